@@ -1,0 +1,127 @@
+"""Close a batch: agreement, aggregation, the audit of auto-accepted labels, the quality gate.
+
+A batch that passes its gate feeds dataset versions; one that fails is ``flagged`` and kept
+out of versions, with the reason stored, until a reviewer resolves it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labelloop.errors import ConflictError, ValidationError
+from quality.aggregation import aggregate
+from quality.agreement import batch_agreement
+from quality.gates import QualityGate, evaluate_gate
+from selection.auto_accept import audit_interval
+from selection.routing import AUDIT
+from store.models import Annotation, Batch, FinalLabel, Project, Task, utcnow
+
+
+def project_gate(project: Project) -> QualityGate:
+    return QualityGate(min_alpha=project.min_agreement, min_kappa=None, min_gold_accuracy=None,
+                       max_error_rate=None)
+
+
+def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") -> dict[str, Any]:
+    """Measure the batch, write its final labels, decide its gate. Returns the QA figures."""
+    project = session.get(Project, batch.project_id)
+    assert project is not None
+    tasks = list(session.scalars(select(Task).where(Task.batch_id == batch.id)))
+    annotations = list(session.scalars(select(Annotation).where(
+        Annotation.task_id.in_([t.id for t in tasks]))))
+    by_task: dict[int, list[Annotation]] = defaultdict(list)
+    for a in annotations:
+        by_task[a.task_id].append(a)
+
+    votes = [[(a.annotator, a.label) for a in by_task[t.id]] for t in tasks]
+    agreement = batch_agreement(votes, list(project.labels))
+    labels_index = {lb: i for i, lb in enumerate(project.labels)}
+    annotators = sorted({a.annotator for a in annotations})
+    ann_index = {name: i for i, name in enumerate(annotators)}
+    item_idx = np.array([i for i, t in enumerate(tasks) for _ in by_task[t.id]], dtype=int)
+    ann_idx = np.array([ann_index[a.annotator] for t in tasks for a in by_task[t.id]], dtype=int)
+    lab_idx = np.array([labels_index[a.label] for t in tasks for a in by_task[t.id]], dtype=int)
+    agg = aggregate(method if len(annotators) > 1 else "majority", item_idx, ann_idx, lab_idx,
+                    len(tasks), len(project.labels))
+
+    audit_n = audit_ok = 0
+    for i, task in enumerate(tasks):
+        if not by_task[task.id]:
+            continue
+        label = project.labels[int(agg.labels[i])]
+        share = float(np.mean([a.label == label for a in by_task[task.id]]))
+        posterior = {project.labels[k]: round(float(p), 5)
+                     for k, p in enumerate(agg.posterior[i]) if p >= 1e-3}
+        _write_final(session, task, batch, project, label, sorted(by_task[task.id],
+                     key=lambda a: a.annotator), share, posterior)
+        if task.reason == AUDIT:
+            audit_n += 1
+            audit_ok += int(label == task.prelabel)
+
+    figures: dict[str, Any] = {
+        "n_tasks": len(tasks), "n_annotations": len(annotations),
+        "n_auto_accepted": batch.n_auto_accepted, "aggregation": agg.method,
+        "agreement": agreement.to_dict(),
+        "krippendorff_alpha": agreement.krippendorff_alpha,
+        "accepted_prelabel_share": (float(np.mean([a.accepted_prelabel for a in annotations]))
+                                    if annotations else None),
+        "audit": {"n": audit_n, "correct": audit_ok,
+                  "accuracy": audit_ok / audit_n if audit_n else None,
+                  "ci95": list(audit_interval(audit_ok, audit_n)) if audit_n else None},
+    }
+    decision = evaluate_gate(figures, project_gate(project))
+    batch.qa = figures | {"gate": {"passed": decision.passed, "reasons": decision.reasons}}
+    batch.status = "passed" if decision.passed else "flagged"
+    batch.gate_reason = None if decision.passed else "; ".join(decision.reasons)
+    session.flush()
+    return batch.qa
+
+
+def _write_final(session: Session, task: Task, batch: Batch, project: Project, label: str,
+                 answers: list[Annotation], share: float, posterior: dict[str, float]) -> None:
+    final = session.get(FinalLabel, task.item_id) or FinalLabel(item_id=task.item_id)
+    final.batch_id, final.label, final.origin = batch.id, label, "human"
+    final.annotators = [a.annotator for a in answers]
+    final.agreement, final.posterior = share, posterior
+    final.model_version_id = batch.model_version_id
+    final.guideline_version = answers[0].guideline_version if answers else \
+        project.guideline_version
+    final.updated_at = utcnow()
+    session.add(final)
+
+
+def resolve_batch(session: Session, batch: Batch, reviewer: str,
+                  corrections: dict[int, str] | None = None, note: str = "") -> Batch:
+    """A reviewer adjudicates a flagged batch: optional per-item corrections, then it may
+    feed versions. The original gate figures stay in ``batch.qa``."""
+    if batch.status != "flagged":
+        raise ConflictError(f"batch {batch.id} is {batch.status}, only flagged batches are "
+                            "resolved", where="batch_id")
+    if not reviewer.strip():
+        raise ValidationError("reviewer name is empty", where="reviewer")
+    project = session.get(Project, batch.project_id)
+    assert project is not None
+    for item_id, label in (corrections or {}).items():
+        if label not in project.labels:
+            raise ValidationError(f"unknown label {label!r}", where=f"corrections[{item_id}]")
+        final = session.get(FinalLabel, item_id)
+        if final is None or final.batch_id != batch.id:
+            raise ValidationError(f"item {item_id} is not labeled in batch {batch.id}",
+                                  where=f"corrections[{item_id}]")
+        final.label, final.origin = label, "reviewed"
+        final.annotators = [*final.annotators, reviewer]
+    batch.status = "resolved"
+    batch.qa = {**batch.qa, "resolution": {"reviewer": reviewer, "note": note,
+                                           "n_corrections": len(corrections or {})}}
+    session.flush()
+    return batch
+
+
+def batch_report(batch: Batch) -> dict[str, Any]:
+    return {"batch_id": batch.id, "status": batch.status, "strategy": batch.strategy,
+            "gate_reason": batch.gate_reason, "qa": batch.qa}

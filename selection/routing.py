@@ -1,0 +1,65 @@
+"""Route each candidate item: to humans (and how many), or to auto-accept, with a reason.
+
+Rules, in order (the first that applies wins):
+1. safety-critical: the predicted label is critical, or any critical label is plausible
+   (probability >= ``critical_plausibility``) -> humans, ``critical_overlap`` annotators.
+   Critical items are never auto-accepted, whatever the confidence.
+2. low-confidence: the top probability is below the threshold for the predicted class
+   -> humans, ``overlap`` annotators.
+3. otherwise an auto-accept candidate; a random ``audit_share`` of candidates still goes to
+   humans (reason ``audit``) so the auto-accepted labels' real accuracy is measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SAFETY_CRITICAL = "safety-critical"
+LOW_CONFIDENCE = "low-confidence"
+AUDIT = "audit"
+AUTO_ACCEPT = "auto-accept"
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    thresholds: np.ndarray  # (n_labels,) confidence needed to auto-accept each predicted label
+    critical: np.ndarray  # (n_critical,) int label indices
+    critical_plausibility: float = 0.2
+    audit_share: float = 0.05
+    overlap: int = 1
+    critical_overlap: int = 2
+    allow_auto: bool = True
+
+
+@dataclass(frozen=True)
+class Routes:
+    reason: np.ndarray  # (n,) str: one of the four reasons above
+    required: np.ndarray  # (n,) int: annotators needed (0 for auto-accept)
+
+    @property
+    def human(self) -> np.ndarray:
+        return self.reason != AUTO_ACCEPT
+
+
+def route(probs: np.ndarray, policy: RoutingPolicy, rng: np.random.Generator) -> Routes:
+    """probs: (n, n_labels) -> a reason and a head-count per item."""
+    n = probs.shape[0]
+    top = probs.argmax(axis=1)
+    conf = probs[np.arange(n), top]
+    critical = np.zeros(n, dtype=bool)
+    if policy.critical.size:
+        critical = np.isin(top, policy.critical) | (
+            probs[:, policy.critical].max(axis=1) >= policy.critical_plausibility)
+    confident = conf >= policy.thresholds[top]
+    candidate = ~critical & confident & policy.allow_auto
+    reason = np.where(critical, SAFETY_CRITICAL, LOW_CONFIDENCE).astype(object)
+    reason[candidate] = AUTO_ACCEPT
+    cand_idx = np.flatnonzero(candidate)
+    if cand_idx.size and policy.audit_share > 0:
+        n_audit = max(1, int(round(policy.audit_share * cand_idx.size)))
+        reason[rng.choice(cand_idx, size=min(n_audit, cand_idx.size), replace=False)] = AUDIT
+    required = np.where(critical, policy.critical_overlap, policy.overlap)
+    required[reason == AUTO_ACCEPT] = 0
+    return Routes(reason=reason, required=required)

@@ -1,0 +1,101 @@
+"""One full round of the loop through the HTTP API, against SQLite, MiniLM and MLflow."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from ingest.checks import content_hash
+
+from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
+
+
+def test_full_round_over_http(client, settings, tmp_path):
+    pool_rows = banking_rows("train", LABELS, 30)
+    truth = {content_hash(r["text"]): r["category"] for r in pool_rows}
+    pool = write_csv(tmp_path / "pool.csv", pool_rows, fields=("text",))
+    evaluation = write_csv(tmp_path / "eval.csv", banking_rows("test", LABELS, 12))
+
+    r = client.post("/projects", json={"name": "bank", "labels": LABELS,
+                                       "critical_labels": CRITICAL, "min_agreement": 0.3})
+    assert r.status_code == 201, r.text
+    with pool.open("rb") as fh:
+        r = client.post("/projects/bank/ingest", files={"file": ("pool.csv", fh, "text/csv")})
+    assert r.status_code == 200 and r.json()["n_accepted"] == 240
+    with evaluation.open("rb") as fh:
+        r = client.post("/projects/bank/ingest?split=eval&label_field=category",
+                        files={"file": ("eval.csv", fh, "text/csv")})
+    assert r.json()["n_accepted"] + r.json()["n_duplicates"] == 96  # test text seen in pool: kept once
+
+    r = client.post("/projects/bank/prelabel")
+    assert r.status_code == 200 and r.json()["n_new"] == 240
+    r = client.post("/projects/bank/batches", json={"size": 40, "seed": 1})
+    assert r.status_code == 201, r.text
+    batch = r.json()
+    assert batch["n_tasks"] == 40 and batch["n_auto_accepted"] == 0  # zero-shot: no auto
+
+    answered = 0
+    for annotator in ("ana", "ben", "chen"):
+        tasks = client.get("/projects/bank/tasks",
+                           params={"annotator": annotator, "limit": 100}).json()
+        for t in tasks:
+            assert t["prelabel"] in LABELS and t["reason"] in ("safety-critical",
+                                                                "low-confidence")
+            r = client.post(f"/tasks/{t['task_id']}/annotations",
+                            json={"annotator": annotator, "label": truth[content_hash(t["text"])],
+                                  "seconds_spent": 3.5})
+            assert r.status_code == 201, r.text
+            answered += 1
+    assert answered >= 40
+
+    qa = client.get(f"/projects/bank/batches/{batch['batch_id']}").json()
+    assert qa["status"] == "passed", qa
+    assert qa["qa"]["n_tasks"] == 40
+
+    ev = client.post("/projects/bank/versions", json={"split": "eval"}).json()
+    tr = client.post("/projects/bank/versions", json={"split": "train"}).json()
+    assert tr["n_rows"] == 40 and len(tr["digest"]) == 64 and ev["n_rows"] >= 90
+    r = client.post("/projects/bank/models",
+                    json={"train_version": tr["name"], "eval_version": ev["name"]})
+    assert r.status_code == 201, r.text
+    model = r.json()
+    assert model["metrics"]["accuracy"] > 0.5 and model["registered_name"] == "labelloop-bank"
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    run = MlflowClient().get_run(model["mlflow_run_id"])
+    inputs = {_context(d): d for d in run.inputs.dataset_inputs}
+    assert inputs["training"].dataset.digest == tr["digest"][:36]
+    train_tags = {t.key: t.value for t in inputs["training"].tags}
+    assert train_tags["labelloop.digest"] == tr["digest"]
+    assert train_tags["labelloop.version_id"] == str(tr["id"])
+    assert inputs["evaluation"].dataset.digest == ev["digest"][:36]
+    assert run.data.tags["labelloop.train_digest"] == tr["digest"]
+
+    exported = client.get(f"/projects/bank/versions/{tr['name']}/export?format=jsonl")
+    rows = [json.loads(line) for line in exported.text.splitlines()]
+    assert len(rows) == 40
+    lineage = rows[0]["lineage"]
+    assert {"source", "annotators", "guideline_version", "prelabel_model",
+            "batch_id", "licence"} <= set(lineage)
+    assert lineage["prelabel_model"].startswith("zero-shot/")
+
+    # The trained model is now the pre-labeler of the next round.
+    nxt = client.post("/projects/bank/batches", json={"size": 20, "seed": 2}).json()
+    assert nxt["model_version_id"] == model["id"]
+    assert nxt["n_tasks"] >= 20
+
+
+def _context(dataset_input) -> str:  # noqa: ANN001
+    return {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"]
+
+
+def test_openapi_lists_the_loop(client):
+    spec = client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {"/projects", "/projects/{project}/ingest", "/projects/{project}/batches",
+            "/projects/{project}/tasks", "/tasks/{task_id}/annotations",
+            "/projects/{project}/versions", "/projects/{project}/models"} <= paths
+    assert client.get("/docs").status_code == 200
+

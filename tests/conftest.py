@@ -1,0 +1,70 @@
+"""Shared fixtures: real SQLite files, a real MLflow store, the real MiniLM encoder."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+from labelloop.demo import demo_data
+from labelloop.projects import create_project
+from labelloop.settings import Settings
+from store.db import open_session
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LABELS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "pin_blocked",
+          "top_up_limits", "cancel_transfer", "age_limit", "change_pin"]
+CRITICAL = ["lost_or_stolen_card"]
+
+
+def banking_rows(split: str, labels: list[str], per_label: int, seed: int = 0) -> list[dict]:
+    """A small, seeded slice of the packaged BANKING77 (works without ../shared)."""
+    with (demo_data() / f"{split}.csv").open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["category"] in labels]
+    rng = random.Random(seed)
+    rng.shuffle(rows)
+    out: list[dict] = []
+    for label in labels:
+        out += [r for r in rows if r["category"] == label][:per_label]
+    rng.shuffle(out)
+    return out
+
+
+def write_csv(path: Path, rows: list[dict], fields: tuple[str, ...] = ("text", "category"),
+              ) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
+    return Settings(home=tmp_path / "home", mlflow_tracking_uri=mlflow_uri, show_progress=False)
+
+
+@pytest.fixture
+def pool_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "pool.csv", banking_rows("train", LABELS, 30))
+
+
+@pytest.fixture
+def eval_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "eval.csv", banking_rows("test", LABELS, 12))
+
+
+@pytest.fixture
+def project_name(settings: Settings) -> str:
+    with open_session(settings.db_url) as s:
+        create_project(s, "bank", LABELS, critical_labels=CRITICAL, overlap=1,
+                       critical_overlap=2, confidence_threshold=0.9, audit_share=0.05,
+                       min_agreement=0.5)
+    return "bank"
