@@ -107,8 +107,7 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, Row]]:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise ValidationError(f"cannot read Parquet file: {exc}", where=str(path)) from exc
-    for number, row in enumerate(table.to_pylist(), start=1):
-        yield number, row
+    yield from enumerate(table.to_pylist(), start=1)
 
 
 def _read_hf(path: Path) -> Iterator[tuple[int, Row]]:

@@ -263,5 +263,64 @@ def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; figures in {out}")
 
 
+@app.command()
+def simulate(
+    data: Annotated[Path, typer.Option(help=".jsonl, .csv or .parquet with labels")],
+    text_field: Annotated[str, typer.Option()] = "text",
+    label_field: Annotated[str, typer.Option()] = "label",
+    vectors_field: Annotated[str | None, typer.Option(help="Precomputed features")] = None,
+    strategy: Annotated[list[str] | None, typer.Option(
+        help="Repeatable (default: default); random always runs")] = None,
+    seed_size: int = 40, batch_size: int = 40, budget: int = 800, test_fraction: float = 0.2,
+    repeats: int = 3, seed: int = 0,
+    out: Annotated[Path, typer.Option(help="results.json; the PNG is written beside")] = Path(
+        "results.json"),
+    home: Home = None,
+) -> None:
+    """Run the loop with an oracle on a labeled file; write learning curves (JSON + PNG)."""
+    from selection.simulate import load_table, log_to_mlflow, plot_curves, run_simulation
+
+    def go() -> None:
+        settings = _settings(home)
+        table = load_table(data, text_field, label_field, vectors_field)
+        x = table.vectors if table.vectors is not None else _cached_embeddings(
+            settings, table.texts)
+        with console.status("simulating") as status:
+            results = run_simulation(x, table.labels, strategy or ["default"], seed_size,
+                                     batch_size, budget, test_fraction, repeats, seed,
+                                     progress=lambda msg: status.update(msg),
+                                     dataset=data.name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        png = plot_curves(results, out.with_suffix(".png"))
+        run_id = log_to_mlflow(results, settings.tracking_uri, png_path=png)
+        for name, r in results["strategies"].items():
+            console.print(f"{name:>24}: labels to 95% {r['labels_to_95pct']}, to 98% "
+                          f"{r['labels_to_98pct']}, selection {r['selection_seconds']:.2f} s")
+        console.print(f"full-data macro-F1 {results['full_data_metric']:.3f}; wrote {out} and "
+                      f"{png}; MLflow run {run_id}")
+
+    _run(go)
+
+
+def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202
+    """MiniLM vectors for a file's texts, cached on disk by content digest and encoder."""
+    import numpy as np
+
+    from prelabel.encoders import load_encoder, text_digest
+
+    encoder = load_encoder(settings.encoder, settings.device)
+    cache = settings.home.resolve() / "cache" / f"{text_digest(texts)[:24]}-" \
+        f"{encoder.key.replace('/', '_')}.npy"
+    if cache.exists():
+        return np.load(cache)
+    with rich_progress() as prog:
+        x = encoder.encode(texts, batch_size=settings.embed_batch_size,
+                           progress=prog("embed", len(texts)))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, x)
+    return x
+
+
 if __name__ == "__main__":
     app()

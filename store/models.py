@@ -53,7 +53,8 @@ class Project(Base):
     target_accuracy: Mapped[float] = mapped_column(Float, default=0.98)
     min_agreement: Mapped[float] = mapped_column(Float, default=0.6)
     active_model_id: Mapped[int | None] = mapped_column(
-        ForeignKey("model_versions.id", use_alter=True), nullable=True
+        ForeignKey("model_versions.id", use_alter=True, name="fk_projects_active_model"),
+        nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from labelloop.errors import NotFoundError, ValidationError
+from labelloop.errors import NotFoundError, QualityGateError, ValidationError
 from store.models import (
     Batch,
     DatasetRow,
@@ -71,12 +71,22 @@ def _eval_rows(session: Session, project: Project) -> list[tuple[Item, str, dict
 
 
 def freeze_version(session: Session, project: Project, *, split: str = "train",
-                   name: str | None = None) -> DatasetVersion:
+                   name: str | None = None,
+                   include_batches: list[int] | None = None) -> DatasetVersion:
     """Snapshot the project's accepted labels. If nothing changed since the newest version of
-    this split (same digest), that version is returned instead of a copy."""
+    this split (same digest), that version is returned instead of a copy.
+
+    ``include_batches`` restricts a train version to those labeling batches; naming a batch
+    that has not passed its gate raises ``QualityGateError`` with the gate's reason.
+    """
     if split not in ("train", "eval"):
         raise ValidationError(f"split must be train or eval, got {split!r}", where="split")
+    if include_batches is not None:
+        _check_batches(session, project, include_batches)
     rows = _train_rows(session, project) if split == "train" else _eval_rows(session, project)
+    if include_batches is not None:
+        wanted = set(include_batches)
+        rows = [r for r in rows if r[2].get("batch_id") in wanted]
     if not rows:
         raise ValidationError(f"project {project.name!r} has no accepted {split} labels to "
                               "freeze", where="split")
@@ -104,6 +114,18 @@ def freeze_version(session: Session, project: Project, *, split: str = "train",
         for it, label, lin in rows)
     session.flush()
     return version
+
+
+def _check_batches(session: Session, project: Project, batch_ids: list[int]) -> None:
+    for batch_id in batch_ids:
+        batch = session.get(Batch, batch_id)
+        if batch is None or batch.project_id != project.id:
+            raise NotFoundError(f"no batch {batch_id} in project {project.name!r}",
+                                where="include_batches")
+        if batch.status not in GATED_OK:
+            raise QualityGateError(f"batch {batch_id} is {batch.status} and cannot feed a "
+                                   f"version: {batch.gate_reason or 'QA not finished'}",
+                                   where=f"batch {batch_id}")
 
 
 def get_version(session: Session, project: Project, ref: int | str) -> DatasetVersion:

@@ -8,7 +8,6 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ingest.checks import content_hash
-
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 
 
@@ -27,7 +26,7 @@ def test_full_round_over_http(client, settings, tmp_path):
     with evaluation.open("rb") as fh:
         r = client.post("/projects/bank/ingest?split=eval&label_field=category",
                         files={"file": ("eval.csv", fh, "text/csv")})
-    assert r.json()["n_accepted"] + r.json()["n_duplicates"] == 96  # test text seen in pool: kept once
+    assert r.json()["n_accepted"] + r.json()["n_duplicates"] == 96  # pool dupes kept once
 
     r = client.post("/projects/bank/prelabel")
     assert r.status_code == 200 and r.json()["n_new"] == 240

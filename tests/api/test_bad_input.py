@@ -1,0 +1,98 @@
+"""Bad input at the API: a clear 4xx that says what and where, and the store unchanged."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from store.db import open_session
+from store.models import Annotation, Batch, Item, Project
+from tests.conftest import LABELS
+
+
+def counts(settings) -> tuple[int, int, int, int]:
+    with open_session(settings.db_url) as s:
+        return tuple(s.scalar(select(func.count()).select_from(t)) or 0
+                     for t in (Project, Item, Batch, Annotation))
+
+
+def make_project(client, pool_csv) -> None:
+    assert client.post("/projects", json={"name": "bank", "labels": LABELS}).status_code == 201
+    with pool_csv.open("rb") as fh:
+        r = client.post("/projects/bank/ingest?label_field=category",
+                        files={"file": ("pool.csv", fh, "text/csv")})
+    assert r.status_code == 200
+
+
+def test_project_schema_errors(client, settings):
+    r = client.post("/projects", json={"name": "p", "labels": ["a", "a", "b"]})
+    assert r.status_code == 422
+    assert r.json()["detail"] == {"error": "ValidationError", "message": "duplicate labels: ['a']",
+                                  "where": "labels"}
+    r = client.post("/projects", json={"name": "p", "labels": ["a", "b"],
+                                       "critical_labels": ["c"]})
+    assert r.status_code == 422 and r.json()["detail"]["where"] == "critical_labels"
+    r = client.post("/projects", json={"name": "p", "labels": ["a"]})
+    assert r.status_code == 422  # pydantic: at least two labels
+    assert client.post("/projects", json={"name": "p", "labels": ["a", "b"]}).status_code == 201
+    r = client.post("/projects", json={"name": "p", "labels": ["a", "b"]})
+    assert r.status_code == 409 and "already exists" in r.json()["detail"]["message"]
+    assert counts(settings)[0] == 1
+    r = client.get("/projects/nope")
+    assert r.status_code == 404 and r.json()["detail"]["where"] == "project"
+
+
+def test_bad_uploads_leave_store_unchanged(client, settings, pool_csv):
+    make_project(client, pool_csv)
+    before = counts(settings)
+    r = client.post("/projects/bank/ingest", files={"file": ("x.txt", b"hi", "text/plain")})
+    assert r.status_code == 422 and r.json()["detail"]["where"] == "file"
+    r = client.post("/projects/bank/ingest",
+                    files={"file": ("x.parquet", b"PAR1junk", "application/octet-stream")})
+    assert r.status_code == 422 and "cannot read Parquet" in r.json()["detail"]["message"]
+    r = client.post("/projects/bank/ingest?split=test",
+                    files={"file": ("x.csv", b"text\nhello\n", "text/csv")})
+    assert r.status_code == 422
+    assert counts(settings) == before
+    # A file with one bad row: the row is reported, the good row goes in.
+    body = b'{"text": "my card has not arrived yet"}\n{"text": ""}\n'
+    r = client.post("/projects/bank/ingest", files={"file": ("x.jsonl", body, "text/plain")})
+    assert r.status_code == 200
+    assert r.json()["rejections"] == [{"row": 2, "field": "text", "reason": "text is empty"}]
+    assert counts(settings)[1] == before[1] + 1
+
+
+def test_bad_batch_and_annotation_requests(client, settings, pool_csv):
+    make_project(client, pool_csv)
+    r = client.post("/projects/bank/batches", json={"size": 5, "strategy": "psychic"})
+    assert r.status_code == 422 and "psychic" in r.json()["detail"]["message"]
+    assert counts(settings)[2] == 0
+    r = client.post("/projects/bank/batches", json={"size": 0})
+    assert r.status_code == 422
+    batch = client.post("/projects/bank/batches", json={"size": 3, "seed": 0}).json()
+    assert batch["n_tasks"] == 3
+    task = client.get("/projects/bank/tasks", params={"annotator": "ana"}).json()[0]
+    before = counts(settings)
+    r = client.post(f"/tasks/{task['task_id']}/annotations",
+                    json={"annotator": "ana", "label": "not_a_label"})
+    assert r.status_code == 422 and r.json()["detail"]["where"] == "label"
+    r = client.post("/tasks/99999/annotations", json={"annotator": "ana", "label": LABELS[0]})
+    assert r.status_code == 404
+    r = client.post(f"/tasks/{task['task_id']}/annotations",
+                    json={"annotator": "ana", "label": LABELS[0], "seconds_spent": -1})
+    assert r.status_code == 422
+    assert counts(settings) == before
+    ok = client.post(f"/tasks/{task['task_id']}/annotations",
+                     json={"annotator": "ana", "label": LABELS[0]})
+    assert ok.status_code == 201
+    again = client.post(f"/tasks/{task['task_id']}/annotations",
+                        json={"annotator": "ana", "label": LABELS[1]})
+    assert again.status_code == 409
+    assert counts(settings)[3] == before[3] + 1
+
+
+def test_freeze_with_nothing_accepted_is_refused(client, pool_csv):
+    assert client.post("/projects", json={"name": "empty", "labels": LABELS}).status_code == 201
+    r = client.post("/projects/empty/versions", json={"split": "train"})
+    assert r.status_code == 422 and "no accepted train labels" in r.json()["detail"]["message"]
+    r = client.post("/projects/empty/versions", json={"split": "nonsense"})
+    assert r.status_code == 422

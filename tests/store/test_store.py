@@ -1,0 +1,67 @@
+"""The store: Alembic migrations match the models, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from ingest.service import ingest_file
+from labelloop.projects import create_project
+from store.db import get_engine, open_session
+from store.models import Base
+from tests.conftest import LABELS
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def assert_schema_matches_models(url: str) -> None:
+    with get_engine(url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_sqlite_migrations_match_models(settings):
+    assert_schema_matches_models(settings.db_url)
+
+
+@pytest.fixture
+def pg_url():
+    try:
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        conn = admin.connect()
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
+    name = f"labelloop_test_{uuid.uuid4().hex[:10]}"
+    conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    get_engine.cache_clear()
+    conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    conn.close()
+
+
+@pytest.mark.postgres
+def test_postgres_migrates_and_ingests(pg_url, pool_csv):
+    assert_schema_matches_models(pg_url)
+    with open_session(pg_url) as s:
+        p = create_project(s, "bank", LABELS)
+        rep = ingest_file(s, p, pool_csv, label_field="category")
+        again = ingest_file(s, p, pool_csv, label_field="category")
+    assert rep.n_accepted > 200 and again.n_accepted == 0
+
+
+def test_downgrade_and_upgrade_round_trip(tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from store.db import alembic_config, migrate
+
+    url = f"sqlite:///{tmp_path / 'rt.db'}"
+    migrate(url)
+    command.downgrade(alembic_config(url), "base")
+    assert inspect(create_engine(url)).get_table_names() == ["alembic_version"]
+    migrate(url)
+    assert "dataset_versions" in inspect(create_engine(url)).get_table_names()
