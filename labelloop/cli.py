@@ -257,7 +257,8 @@ def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed
     with rich_progress() as prog:
         rows = _run(lambda: run_demo(settings, rounds=rounds, batch_size=batch_size,
                                      strategy=strategy, seed=seed, progress=prog,
-                                     echo=console.print))
+                                     echo=lambda s: console.print(s, soft_wrap=True,
+                                                                  markup=False)))
     out = home / "demo-rounds.json"
     out.write_text(json.dumps(rows, indent=2, default=str))
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; figures in {out}")

@@ -18,8 +18,9 @@ from quality.aggregation import aggregate
 from quality.agreement import batch_agreement
 from quality.gates import QualityGate, evaluate_gate
 from selection.auto_accept import audit_interval
+from selection.calibration import record_audit
 from selection.routing import AUDIT
-from store.models import Annotation, Batch, FinalLabel, Project, Task, utcnow
+from store.models import Annotation, Batch, FinalLabel, ModelVersion, Project, Task, utcnow
 
 
 def project_gate(project: Project) -> QualityGate:
@@ -74,6 +75,11 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
                   "accuracy": audit_ok / audit_n if audit_n else None,
                   "ci95": list(audit_interval(audit_ok, audit_n)) if audit_n else None},
     }
+    if audit_n:
+        model = session.get(ModelVersion, batch.model_version_id) \
+            if batch.model_version_id else None
+        tightened = record_audit(session, project, model, audit_ok, audit_n, batch.id)
+        figures["audit"]["thresholds_after"] = tightened
     decision = evaluate_gate(figures, project_gate(project))
     batch.qa = figures | {"gate": {"passed": decision.passed, "reasons": decision.reasons}}
     batch.status = "passed" if decision.passed else "flagged"

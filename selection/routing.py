@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from selection.auto_accept import Thresholds, auto_accept_mask
+
 SAFETY_CRITICAL = "safety-critical"
 LOW_CONFIDENCE = "low-confidence"
 AUDIT = "audit"
@@ -24,13 +26,12 @@ AUTO_ACCEPT = "auto-accept"
 
 @dataclass(frozen=True)
 class RoutingPolicy:
-    thresholds: np.ndarray  # (n_labels,) confidence needed to auto-accept each predicted label
+    thresholds: Thresholds | None  # None: auto-accept is off (e.g. a zero-shot pre-labeler)
     critical: np.ndarray  # (n_critical,) int label indices
     critical_plausibility: float = 0.2
     audit_share: float = 0.05
     overlap: int = 1
     critical_overlap: int = 2
-    allow_auto: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,14 @@ def route(probs: np.ndarray, policy: RoutingPolicy, rng: np.random.Generator) ->
     """probs: (n, n_labels) -> a reason and a head-count per item."""
     n = probs.shape[0]
     top = probs.argmax(axis=1)
-    conf = probs[np.arange(n), top]
     critical = np.zeros(n, dtype=bool)
     if policy.critical.size:
         critical = np.isin(top, policy.critical) | (
             probs[:, policy.critical].max(axis=1) >= policy.critical_plausibility)
-    confident = conf >= policy.thresholds[top]
-    candidate = ~critical & confident & policy.allow_auto
+    candidate = np.zeros(n, dtype=bool)
+    if policy.thresholds is not None:
+        candidate = auto_accept_mask(probs, policy.thresholds, policy.critical,
+                                     policy.critical_plausibility)
     reason = np.where(critical, SAFETY_CRITICAL, LOW_CONFIDENCE).astype(object)
     reason[candidate] = AUTO_ACCEPT
     cand_idx = np.flatnonzero(candidate)

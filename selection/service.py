@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from sqlalchemy import select
@@ -15,9 +15,10 @@ from labelloop.progress import Progress, silent
 from labelloop.settings import Settings
 from prelabel.cache import embed_items
 from prelabel.service import active_model, encoder_for, pool_predictions, prelabel_project
+from selection.calibration import model_thresholds
 from selection.routing import AUDIT, AUTO_ACCEPT, RoutingPolicy, route
 from selection.strategies import Pool, get_strategy
-from store.models import Batch, FinalLabel, Item, Project, Task
+from store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
 
 
 @dataclass
@@ -36,22 +37,30 @@ class BatchReport:
 
 
 def unlabeled_pool(session: Session, project: Project) -> list[Item]:
-    """Pool items with no final label and no open task."""
+    """Pool items with no label (final or arrived with the data) and no open task."""
     labeled = select(FinalLabel.item_id)
     in_open_task = select(Task.item_id).where(Task.status == "open")
     return list(session.scalars(select(Item).where(
-        Item.project_id == project.id, Item.split == "pool",
+        Item.project_id == project.id, Item.split == "pool", Item.given_label.is_(None),
         Item.id.not_in(labeled), Item.id.not_in(in_open_task)).order_by(Item.id)))
 
 
-def routing_policy(project: Project, allow_auto: bool) -> RoutingPolicy:
+def routing_policy(project: Project, model: ModelVersion, allow_auto: bool) -> RoutingPolicy:
+    """Auto-accept needs a trained model with calibrated thresholds; the project's
+    ``confidence_threshold`` is a floor under every calibrated threshold."""
     index = {label: i for i, label in enumerate(project.labels)}
+    thresholds = model_thresholds(model, project) if allow_auto else None
+    if thresholds is not None:
+        floor = project.confidence_threshold
+        thresholds = replace(thresholds,
+                             global_threshold=max(thresholds.global_threshold, floor),
+                             per_class={c: max(t, floor) for c, t in
+                                        thresholds.per_class.items()})
     return RoutingPolicy(
-        thresholds=np.full(len(project.labels), project.confidence_threshold),
+        thresholds=thresholds,
         critical=np.array([index[c] for c in project.critical_labels], dtype=int),
         critical_plausibility=project.critical_plausibility, audit_share=project.audit_share,
-        overlap=project.overlap, critical_overlap=project.critical_overlap,
-        allow_auto=allow_auto)
+        overlap=project.overlap, critical_overlap=project.critical_overlap)
 
 
 def next_batch(session: Session, project: Project, settings: Settings, *, size: int,
@@ -61,9 +70,10 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     """Make the next labeling batch.
 
     Every unlabeled pool item is routed (see ``selection.routing``). Confident, non-critical
-    items are auto-accepted into this batch (only once a trained classifier pre-labels:
-    zero-shot confidence is not trusted), an audit share of them becomes human tasks, and
-    ``size`` more items are picked by ``strategy`` among the items routed to humans.
+    items are auto-accepted into this batch (only once a trained classifier with calibrated
+    thresholds pre-labels: zero-shot confidence is not trusted), an audit share of them
+    becomes human tasks, and ``size`` more items are picked by ``strategy`` among the items
+    routed to humans.
     """
     if size < 1:
         raise ValidationError(f"batch size must be at least 1, got {size}", where="size")
@@ -79,7 +89,7 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     probs = pool_predictions(session, model, ids, len(project.labels))
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    policy = routing_policy(project, allow_auto=auto_accept and model.kind == "classifier")
+    policy = routing_policy(project, model, allow_auto=auto_accept)
     routes = route(probs, policy, rng)
 
     batch = Batch(project_id=project.id, strategy=strategy, model_version_id=model.id,

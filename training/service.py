@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 from sqlalchemy.orm import Session
 
 from labelloop.errors import ValidationError
@@ -18,12 +19,14 @@ from labelloop.settings import Settings
 from prelabel.cache import embed_items
 from prelabel.heads import ClassifierHead
 from prelabel.service import encoder_for
+from selection.calibration import calibrate_for_model
 from store.models import DatasetVersion, Item, ModelVersion, Project
 from training.metrics import evaluate_predictions
 from training.tracking import (
     experiment_for,
     log_dataset_input,
     mlflow_client,
+    quiet_mlflow,
     registered_name,
 )
 from versions.service import export_version, version_records
@@ -56,6 +59,9 @@ def train_model(session: Session, project: Project, settings: Settings, *,
                               seed=seed)
     fit_seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"n_train": len(records), "fit_seconds": fit_seconds}
+    auto = _calibrate_auto_accept(project, records, x, c, seed)
+    if auto is not None:
+        metrics["auto_accept"] = auto
     eval_records: list[dict[str, Any]] = []
     if evaluation is not None:
         eval_records = version_records(session, evaluation)
@@ -81,13 +87,39 @@ def train_model(session: Session, project: Project, settings: Settings, *,
     return model
 
 
+HUMAN_ORIGINS = ("human", "reviewed", "given")
+
+
+def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: np.ndarray,
+                           c: float, seed: int, folds: int = 5) -> dict[str, Any] | None:
+    """Auto-accept thresholds from out-of-fold predictions on human-verified rows only
+    (auto-accepted rows would grade the model with its own answers)."""
+    from sklearn.model_selection import KFold
+
+    human = np.array([r["lineage"].get("origin") in HUMAN_ORIGINS for r in records])
+    if human.sum() < 50:
+        return None
+    xh = x[human]
+    labels = [r["label"] for r, h in zip(records, human, strict=True) if h]
+    index = {lb: i for i, lb in enumerate(project.labels)}
+    y = np.array([index[lb] for lb in labels])
+    oof = np.zeros((len(y), len(project.labels)))
+    for fit_idx, held_idx in KFold(folds, shuffle=True, random_state=seed).split(xh):
+        if len({labels[i] for i in fit_idx}) < 2:
+            return None
+        head = ClassifierHead.fit(list(project.labels), xh[fit_idx],
+                                  [labels[i] for i in fit_idx], c=c, seed=seed)
+        oof[held_idx] = head.predict_proba(xh[held_idx])
+    return calibrate_for_model(oof, y, project)
+
+
 def _log_run(model: ModelVersion, project: Project, settings: Settings, head: ClassifierHead,
              train: DatasetVersion, records: list[dict[str, Any]],
              evaluation: DatasetVersion | None, eval_records: list[dict[str, Any]],
              metrics: dict[str, Any], c: float) -> None:
     mlflow = mlflow_client(settings.tracking_uri, settings.artifact_root)
     experiment_for(mlflow, project, settings.artifact_root)
-    with mlflow.start_run(run_name=f"{project.name}-{train.name}") as run:
+    with quiet_mlflow(), mlflow.start_run(run_name=f"{project.name}-{train.name}") as run:
         mlflow.log_params({"encoder": model.encoder, "head": "logistic-regression", "C": c,
                            "n_train": len(records), "train_version": train.name,
                            "eval_version": evaluation.name if evaluation else "none",
@@ -107,8 +139,11 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
                 flat[f"f1.{_metric_key(label)}"] = figs["f1"]
             mlflow.log_metrics(flat)
             mlflow.log_dict(metrics, "evaluation.json")
-        info = mlflow.sklearn.log_model(head.model, name="model",
-                                        registered_model_name=registered_name(project))
+        # Naming the requirement skips MLflow's inference, which imports the model's modules
+        # in a subprocess (tens of seconds per run).
+        info = mlflow.sklearn.log_model(
+            head.model, name="model", registered_model_name=registered_name(project),
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
         model.mlflow_run_id = run.info.run_id
         model.registered_name = registered_name(project)
         model.registered_version = str(getattr(info, "registered_model_version", "") or "")

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from store.models import DatasetVersion, Project
+
+
+@contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """Silence MLflow's advice that does not apply here (schema hints, source guessing)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*integer column.*")
+        warnings.filterwarnings("ignore", message=".*interpreted in multiple ways.*")
+        yield
 
 
 def mlflow_client(tracking_uri: str, artifact_root: Path):  # noqa: ANN201

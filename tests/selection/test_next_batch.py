@@ -1,0 +1,65 @@
+"""next_batch in the loop: calibrated auto-accept, audits, tightening, critical items."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from annotate.service import next_tasks, submit
+from ingest.service import ingest_file
+from labelloop.projects import get_project
+from selection.service import next_batch
+from store.db import open_session
+from store.models import Batch, FinalLabel, Item, ModelVersion, Task
+from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
+from training.service import train_model
+from versions.service import freeze_version
+
+
+def test_calibrated_auto_accept_audit_and_tightening(settings, project_name, tmp_path):
+    rows = banking_rows("train", LABELS, 60, seed=3)
+    labeled, unlabeled = rows[:320], rows[320:]
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        p.audit_share = 0.2
+        p.confidence_threshold = 0.5
+        ingest_file(s, p, write_csv(tmp_path / "l.csv", labeled), label_field="category")
+        ingest_file(s, p, write_csv(tmp_path / "u.csv", unlabeled, fields=("text",)))
+        model = train_model(s, p, settings, train=freeze_version(s, p))
+        auto = model.metrics["auto_accept"]
+        assert auto["n_calibration"] == 320 and auto["target"] == 0.98
+        assert 0.5 < auto["global"] <= 1.01
+        rep = next_batch(s, p, settings, size=10, seed=0)
+    assert rep.n_auto_accepted > 0, "a calibrated model auto-accepts confident items"
+    assert rep.reasons.get("audit", 0) >= 1
+    with open_session(settings.db_url) as s:
+        finals = s.execute(select(FinalLabel, Item).join(Item)).all()
+        assert all(f.label not in CRITICAL for f, _ in finals)  # never auto-accepted
+        audit = list(s.scalars(select(Task).where(Task.reason == "audit")))
+        assert all(t.prelabel not in CRITICAL for t in audit)
+    # Annotators contradict every audited auto-accept: the audit must tighten the thresholds.
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        for who in ("ana", "ben"):
+            for t in next_tasks(s, p, who, limit=200):
+                task = s.get(Task, t.task_id)
+                wrong = next(lb for lb in LABELS if lb != task.prelabel)
+                submit(s, t.task_id, who, wrong if task.reason == "audit" else task.prelabel)
+        batch = s.get(Batch, rep.batch_id)
+        assert batch.status in ("passed", "flagged")
+        assert batch.qa["audit"]["accuracy"] == 0.0
+        after = s.get(ModelVersion, rep.model_version_id).metrics["auto_accept"]
+    assert after["global"] > auto["global"] or after["global"] == 1.01
+    assert after["audits"][-1]["tightened"] is True
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        nxt = next_batch(s, p, settings, size=5, seed=1)
+    assert nxt.n_auto_accepted == 0  # the broken promise stops auto-accept
+
+
+def test_zero_shot_never_auto_accepts_and_unknown_strategy(settings, project_name, pool_csv):
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, pool_csv, label_field=None)
+        rep = next_batch(s, p, settings, size=15, seed=0)
+    assert rep.n_auto_accepted == 0 and rep.n_tasks == 15
+    assert set(rep.reasons) <= {"safety-critical", "low-confidence"}
