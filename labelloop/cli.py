@@ -248,6 +248,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, home: Home = None) -> None:
 @app.command()
 def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed: int = 0,
          home: Annotated[Path, typer.Option(help="Wiped and rebuilt")] = Path("demo-output"),
+         limit_pool: Annotated[int | None, typer.Option(help="Sample the pool")] = None,
+         limit_eval: Annotated[int | None, typer.Option(help="Sample the test split")] = None,
          ) -> None:
     """Several rounds of the whole loop on BANKING77 with simulated annotators."""
     from labelloop.demo import run_demo
@@ -257,6 +259,7 @@ def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed
     with rich_progress() as prog:
         rows = _run(lambda: run_demo(settings, rounds=rounds, batch_size=batch_size,
                                      strategy=strategy, seed=seed, progress=prog,
+                                     limit_pool=limit_pool, limit_eval=limit_eval,
                                      echo=lambda s: console.print(s, soft_wrap=True,
                                                                   markup=False)))
     out = home / "demo-rounds.json"

@@ -81,23 +81,47 @@ def annotate_batch(settings: Settings, project_name: str, oracle: Oracle) -> int
             return given
 
 
+def sample_csv(src: Path, dst: Path, limit: int | None, seed: int) -> Path:
+    """The first ``limit`` rows of a seeded shuffle of ``src`` (all rows when limit is None)."""
+    if limit is None:
+        return src
+    with src.open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, list(reader)
+    np.random.default_rng(seed).shuffle(rows)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with dst.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fields or []))
+        writer.writeheader()
+        writer.writerows(rows[:limit])
+    return dst
+
+
 def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
              strategy: str = "default", seed: int = 0, fresh: bool = True,
+             limit_pool: int | None = None, limit_eval: int | None = None,
              progress: Progress = silent, echo=print) -> list[dict[str, Any]]:  # noqa: ANN001
-    """Run the loop ``rounds`` times; returns (and echoes) one row of figures per round."""
+    """Run the loop ``rounds`` times; returns (and echoes) one row of figures per round.
+
+    ``limit_pool`` / ``limit_eval`` take a seeded sample of the data (for quick runs).
+    """
     if fresh and settings.home.exists():
         shutil.rmtree(settings.home)
     data = demo_data()
     labels = json.loads((data / "categories.json").read_text())
     oracle = Oracle(read_truth(data / "train.csv"), labels, seed=seed)
     name = "banking77-demo"
+    pool_csv = sample_csv(data / "train.csv", settings.home / "data" / "pool.csv", limit_pool,
+                          seed)
+    eval_csv = sample_csv(data / "test.csv", settings.home / "data" / "eval.csv", limit_eval,
+                          seed)
     with open_session(settings.db_url) as session:
         project = create_project(session, name, labels, critical_labels=CRITICAL,
                                  guideline_text="Pick the customer's intent.",
                                  overlap=1, critical_overlap=2, confidence_threshold=0.9,
                                  audit_share=0.05, min_agreement=0.6)
-        for path, split, label_field in ((data / "train.csv", "pool", None),
-                                         (data / "test.csv", "eval", "category")):
+        for path, split, label_field in ((pool_csv, "pool", None),
+                                         (eval_csv, "eval", "category")):
             rep = ingest_file(session, project, path, text_field="text",
                               label_field=label_field, split=split, licence="CC-BY-4.0")
             echo(f"ingested {path.name} as {split}: {rep.n_accepted} items, "

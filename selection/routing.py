@@ -7,7 +7,8 @@ Rules, in order (the first that applies wins):
 2. low-confidence: the top probability is below the threshold for the predicted class
    -> humans, ``overlap`` annotators.
 3. otherwise an auto-accept candidate; a random ``audit_share`` of candidates still goes to
-   humans (reason ``audit``) so the auto-accepted labels' real accuracy is measured.
+   humans (reason ``audit``, at least two annotators) so the auto-accepted labels' real
+   accuracy is measured.
 """
 
 from __future__ import annotations
@@ -63,5 +64,8 @@ def route(probs: np.ndarray, policy: RoutingPolicy, rng: np.random.Generator) ->
         n_audit = max(1, int(round(policy.audit_share * cand_idx.size)))
         reason[rng.choice(cand_idx, size=min(n_audit, cand_idx.size), replace=False)] = AUDIT
     required = np.where(critical, policy.critical_overlap, policy.overlap)
+    # An audit measures the model, so one annotator's own error rate must not swamp it:
+    # audits get at least two people, like critical items.
+    required[reason == AUDIT] = max(policy.overlap, 2)
     required[reason == AUTO_ACCEPT] = 0
     return Routes(reason=reason, required=required)

@@ -108,8 +108,12 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         boost = None
         if class_boost:
             boost = np.array([class_boost.get(lb, 1.0) for lb in project.labels])
-        pool = Pool(probs=probs[human], embeddings=vectors, labeled_embeddings=labeled,
-                    class_boost=boost)
+        # Cold start: zero-shot confidences are uncalibrated and their margins cluster on a few
+        # confusable label pairs, so the default strategy picks by diversity alone until a
+        # trained model exists.
+        cold = model.kind == "zero-shot" and strategy == "default"
+        pool = Pool(probs=None if cold else probs[human], embeddings=vectors,
+                    labeled_embeddings=labeled, class_boost=boost)
         picked = human[chooser.select(pool, min(size, human.size), rng)]
     seconds = time.perf_counter() - start
     order = np.concatenate([picked, audit])

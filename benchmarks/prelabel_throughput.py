@@ -1,0 +1,109 @@
+"""Pre-label throughput: the full pre-label path against the raw encoder's forward pass.
+
+Full path = cached-embedding lookup + MiniLM forward for missing items + classifier head +
+prediction rows written to a SQLite store. Raw = the same texts through ``Encoder.forward``
+at the same batch size, nothing else. Also int8 dynamic quantisation: speed and cosine to fp32.
+
+    python benchmarks/prelabel_throughput.py [--n 3000] [--batch-size 64]
+
+Prints a table and writes benchmarks/results/prelabel_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ingest.service import ingest_file
+from labelloop.demo import demo_data
+from labelloop.projects import create_project
+from labelloop.settings import Settings
+from prelabel.encoders import load_encoder
+from prelabel.service import prelabel_project
+from store.db import open_session
+
+OUT = Path(__file__).parent / "results" / "prelabel_throughput.json"
+
+
+def texts_and_labels(n: int) -> tuple[list[str], list[str]]:
+    with (demo_data() / "train.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:n]
+    return [r["text"] for r in rows], sorted({r["category"] for r in rows})
+
+
+def raw_forward(texts: list[str], batch_size: int,
+                quantize: bool = False) -> tuple[float, np.ndarray]:
+    enc = load_encoder(quantize=quantize)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # same batching as encode()
+    start = time.perf_counter()
+    out = [enc.forward([texts[i] for i in order[s:s + batch_size]])
+           for s in range(0, len(texts), batch_size)]
+    seconds = time.perf_counter() - start
+    vectors = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)
+    vectors[order] = np.concatenate(out)
+    return seconds, vectors
+
+
+def full_path(texts: list[str], labels: list[str], batch_size: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(home=Path(tmp), embed_batch_size=batch_size)
+        path = Path(tmp) / "items.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["text"])
+            w.writerows([t] for t in texts)
+        with open_session(settings.db_url) as s:
+            p = create_project(s, "bench", labels)
+            ingest_file(s, p, path, label_field=None)
+        with open_session(settings.db_url) as s:
+            from labelloop.projects import get_project
+
+            start = time.perf_counter()
+            prelabel_project(s, get_project(s, "bench"), settings)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--batch-size", type=int, default=64)
+    args = ap.parse_args()
+    texts, labels = texts_and_labels(args.n)
+    load_encoder()  # load (and warm) outside the timings
+    raw_forward(texts[:128], args.batch_size)
+    raw_s, fp32 = raw_forward(texts, args.batch_size)
+    full_s = full_path(texts, labels, args.batch_size)
+    load_encoder(quantize=True)
+    raw_forward(texts[:128], args.batch_size, quantize=True)
+    q_s, int8 = raw_forward(texts, args.batch_size, quantize=True)
+    cos = (fp32 * int8).sum(axis=1)
+    n = len(texts)
+    result = {
+        "n_texts": n, "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
+        "raw_forward_items_per_s": n / raw_s, "prelabel_items_per_s": n / full_s,
+        "prelabel_vs_raw": raw_s / full_s,
+        "int8_items_per_s": n / q_s, "int8_speedup": raw_s / q_s,
+        "int8_cosine_min": float(cos.min()), "int8_cosine_mean": float(cos.mean()),
+        "int8_within_0999": bool(cos.min() >= 0.999),
+    }
+    print(f"{'path':<28}{'items/s':>10}")
+    print(f"{'raw encoder forward':<28}{result['raw_forward_items_per_s']:>10.1f}")
+    print(f"{'labelloop prelabel (store)':<28}{result['prelabel_items_per_s']:>10.1f}"
+          f"   ({100 * result['prelabel_vs_raw']:.1f}% of raw)")
+    print(f"{'int8 dynamic forward':<28}{result['int8_items_per_s']:>10.1f}"
+          f"   ({result['int8_speedup']:.2f}x; cosine to fp32 min {cos.min():.5f}, "
+          f"mean {cos.mean():.5f})")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
