@@ -148,6 +148,23 @@ def aggregate(method: str, item: np.ndarray, annotator: np.ndarray, label: np.nd
     return AGGREGATORS[method](item, annotator, label, n_items, n_classes, **options)
 
 
+def supported_method(method: str, n_votes: int, n_classes: int, n_annotators: int,
+                     votes_per_cell: float = 5.0) -> str:
+    """The model the votes can support, at most ``method``.
+
+    Dawid-Skene fits a full n_classes x n_classes confusion matrix per annotator; on a batch
+    with few votes per (annotator, class) EM finds degenerate optima (one "catch-all" class
+    with a flat confusion row absorbs single-vote items). Below ``votes_per_cell`` votes per
+    (annotator, class) it falls back to one-coin (one accuracy per annotator), and with a
+    single annotator to majority vote (the vote itself).
+    """
+    if n_annotators < 2:
+        return "majority"
+    if method == "dawid-skene" and n_votes < votes_per_cell * n_classes * n_annotators:
+        return "one-coin"
+    return method
+
+
 def _em(v: _Votes, log_confusion: Callable[[np.ndarray], np.ndarray], method: str,
         max_iter: int, tol: float, smoothing: float) -> Aggregation:
     """EM shared by the confusion-matrix models.

@@ -197,3 +197,21 @@ def test_bad_input_is_named():
         dawid_skene(ok, ok, np.array([0]), 2, 2)
     with pytest.raises(ValidationError):
         one_coin(ok, ok, np.array([0.0, 1.0]), 2, 2)
+
+
+def test_sparse_batches_fall_back_from_dawid_skene():
+    from quality.aggregation import aggregate, supported_method
+
+    assert supported_method("dawid-skene", 200, 77, 3) == "one-coin"
+    assert supported_method("dawid-skene", 5000, 4, 3) == "dawid-skene"
+    assert supported_method("dawid-skene", 5000, 4, 1) == "majority"
+    # 200 single-vote items over 77 classes (the demo's first batch): every vote must survive.
+    rng = np.random.default_rng(0)
+    n, k = 200, 77
+    truth = rng.integers(0, k, n)
+    truth[:120] = 5  # one frequent class, as after a skewed batch
+    item = np.arange(n)
+    annotator = rng.integers(0, 3, n)
+    method = supported_method("dawid-skene", n, k, 3)
+    agg = aggregate(method, item, annotator, truth, n, k)
+    assert np.array_equal(agg.labels, truth)
