@@ -1,14 +1,34 @@
-"""Annotators fetch tasks (with the pre-label) and submit accept-or-correct answers."""
+"""Annotators fetch tasks (with the pre-label) and submit accept-or-correct answers.
+
+Gold items (``split="gold"``, an expert label in ``given_label``) are mixed into each
+annotator's stream at the project's ``gold_share``, unannounced: a gold task looks like any
+other task (a routing reason, a pre-label). An annotator flagged for recalibration gets no
+tasks, and their open ones go back to the others.
+"""
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
-from store.models import Annotation, Assignment, Batch, Item, Project, Task
+from selection.routing import LOW_CONFIDENCE, SAFETY_CRITICAL
+from store.models import (
+    Annotation,
+    Annotator,
+    Assignment,
+    Batch,
+    Item,
+    Prediction,
+    Project,
+    Task,
+)
+
+GOLD_SPLIT = "gold"
 
 
 @dataclass
@@ -40,11 +60,13 @@ def next_tasks(session: Session, project: Project, annotator: str, limit: int = 
     """The annotator's open assignments, topped up with open tasks that still need people.
 
     A task needing k annotators is handed to k different people (overlap); nobody gets the
-    same task twice. Tasks come in batch order, most valuable first.
+    same task twice. Tasks come in batch order, most valuable first, with gold tasks mixed
+    in (see :func:`_gold_tasks`). A flagged annotator gets ``ConflictError``.
     """
     annotator = _check_annotator(annotator)
     if limit < 1:
         raise ValidationError(f"limit must be at least 1, got {limit}", where="limit")
+    _check_active(session, project, annotator)
     mine = list(session.scalars(
         select(Task).join(Assignment).join(Batch).where(
             Batch.project_id == project.id, Assignment.annotator == annotator,
@@ -53,16 +75,100 @@ def next_tasks(session: Session, project: Project, annotator: str, limit: int = 
         taken = select(Assignment.task_id).where(Assignment.annotator == annotator)
         n_assigned = (select(func.count(Assignment.id)).where(Assignment.task_id == Task.id)
                       .correlate(Task).scalar_subquery())
-        fresh = session.scalars(
+        fresh = list(session.scalars(
             select(Task).join(Batch).where(
                 Batch.project_id == project.id, Batch.status == "open", Task.status == "open",
                 Task.id.not_in(taken), n_assigned < Task.required)
-            .order_by(Task.batch_id, Task.score.desc()).limit(limit - len(mine)))
-        for task in fresh:
+            .order_by(Task.batch_id, Task.score.desc()).limit(limit - len(mine))))
+        fresh, gold = _gold_tasks(session, project, annotator, fresh, limit - len(mine))
+        for task in fresh + gold:
             session.add(Assignment(task_id=task.id, annotator=annotator))
-            mine.append(task)
         session.flush()
+        # the order a later call reads back: batch, then score
+        mine += sorted(fresh + gold, key=lambda t: (t.batch_id, -(t.score or 0.0)))
     return [_view(session, project, t) for t in mine]
+
+
+def _check_active(session: Session, project: Project, annotator: str) -> None:
+    row = session.scalar(select(Annotator).where(Annotator.project_id == project.id,
+                                                 Annotator.name == annotator))
+    if row is not None and row.status == "flagged":
+        raise ConflictError(f"annotator {annotator!r} is flagged for recalibration: {row.reason}",
+                            where="annotator")
+
+
+def _gold_tasks(session: Session, project: Project, annotator: str, fresh: list[Task],
+                room: int) -> tuple[list[Task], list[Task]]:
+    """New gold tasks for ``annotator``, and ``fresh`` trimmed to leave them room.
+
+    Over the annotator's whole stream in the project, gold tasks make up ``gold_share`` of
+    what they were handed. Gold rides along real work only (none once the real tasks are
+    gone), each gold item at most once per annotator, and each gold task takes a random
+    place among this hand-out's real tasks, in the batch of its neighbour.
+    """
+    if not fresh or project.gold_share <= 0:
+        return fresh, []
+    gold_items = select(Item).where(Item.project_id == project.id, Item.split == GOLD_SPLIT,
+                                    Item.given_label.is_not(None))
+    given = select(Task.item_id).join(Assignment).where(Assignment.annotator == annotator)
+    unseen = list(session.scalars(gold_items.where(Item.id.not_in(given)).order_by(Item.id)))
+    if not unseen:
+        return fresh, []
+    since = session.scalar(select(func.min(Item.created_at)).where(
+        Item.id.in_(gold_items.with_only_columns(Item.id))))
+    n_gold, n_real = _stream_counts(session, project, annotator, since)
+    ratio = project.gold_share / (1.0 - project.gold_share)  # gold per real task
+    cap = max(1, round(project.gold_share * room))  # no run of gold tasks in one hand-out
+
+    def due(r: int) -> int:
+        return min(len(unseen), cap, max(0, int(ratio * (n_real + r) + 1e-9) - n_gold))
+
+    first = fresh[0]
+    keep = next(r for r in range(len(fresh), -1, -1) if r + due(r) <= room)
+    fresh, n_new = fresh[:keep], due(keep)
+    rng = random.Random(f"{project.id}/{annotator}/{n_gold + n_real}")
+    gold = []
+    for item in rng.sample(unseen, n_new):
+        # just after a random real task of this hand-out, or just before the next real task
+        near = rng.choice(fresh) if fresh else None
+        anchor = near or first
+        pred = session.scalar(select(Prediction).where(Prediction.item_id == item.id)
+                              .order_by(Prediction.id.desc()).limit(1))
+        task = Task(batch_id=anchor.batch_id, item_id=item.id, required=1,
+                    reason=_routing_reason(project, pred),
+                    prelabel=pred.label if pred is not None else None,
+                    prelabel_confidence=pred.confidence if pred is not None else None,
+                    score=(anchor.score or 0.0) + (-0.5 if near is not None else 0.5))
+        session.add(task)
+        gold.append(task)
+    session.flush()
+    return fresh, gold
+
+
+def _routing_reason(project: Project, pred: Prediction | None) -> str:
+    """The reason routing would give the item (``selection.routing`` rule 1, else 2), so
+    that a gold task shows a reason like its neighbours."""
+    if pred is None:
+        return LOW_CONFIDENCE
+    critical = [project.labels.index(c) for c in project.critical_labels]
+    if pred.label in project.critical_labels or any(
+            pred.probs[i] >= project.critical_plausibility for i in critical):
+        return SAFETY_CRITICAL
+    return LOW_CONFIDENCE
+
+
+def _stream_counts(session: Session, project: Project, annotator: str,
+                   since: datetime | None) -> tuple[int, int]:
+    """(gold, real) tasks handed to ``annotator`` in the project since ``since`` (when the
+    first gold item arrived: work before it owes no gold)."""
+    is_gold = Item.split == GOLD_SPLIT
+    rows = dict(session.execute(
+        select(is_gold, func.count(Assignment.id))
+        .select_from(Assignment).join(Task).join(Item, Item.id == Task.item_id)
+        .where(Item.project_id == project.id, Assignment.annotator == annotator,
+               Assignment.created_at >= since)
+        .group_by(is_gold)).all())
+    return int(rows.get(True, 0)), int(rows.get(False, 0))
 
 
 def _view(session: Session, project: Project, task: Task) -> TaskView:
@@ -76,7 +182,8 @@ def _view(session: Session, project: Project, task: Task) -> TaskView:
 def submit(session: Session, task_id: int, annotator: str, label: str,
            seconds_spent: float | None = None) -> Annotation:
     """Record one answer. Closes the task when enough people answered, and the batch (QA and
-    its gate run then) when every task is closed."""
+    its gate run then) when every task is closed. An answer on a gold item re-scores the
+    annotator, who may be flagged for recalibration (their open tasks then go to others)."""
     annotator = _check_annotator(annotator)
     task = session.get(Task, task_id)
     if task is None:
@@ -89,6 +196,7 @@ def submit(session: Session, task_id: int, annotator: str, label: str,
                               where="label")
     if seconds_spent is not None and seconds_spent < 0:
         raise ValidationError("seconds_spent cannot be negative", where="seconds_spent")
+    _check_active(session, project, annotator)
     if task.status != "open" or batch.status != "open":
         raise ConflictError(f"task {task_id} is closed", where="task_id")
     assignment = session.scalar(select(Assignment).where(
@@ -115,10 +223,49 @@ def submit(session: Session, task_id: int, annotator: str, label: str,
     if n_done >= task.required:
         task.status = "done"
         session.flush()
-        open_left = session.scalar(select(func.count(Task.id)).where(
-            Task.batch_id == batch.id, Task.status == "open")) or 0
-        if open_left == 0:
-            from quality.service import close_batch  # QA runs when the batch completes
+        close_if_complete(session, batch)
+    item = session.get(Item, task.item_id)
+    if item is not None and item.split == GOLD_SPLIT:
+        from quality.annotators import flag_annotators  # quality scores, annotate reassigns
 
-            close_batch(session, batch)
+        flag_annotators(session, project, [annotator])
     return annotation
+
+
+def close_if_complete(session: Session, batch: Batch) -> None:
+    """Run QA and the gate (``quality.service.close_batch``) once no task of an open batch
+    is left open."""
+    if batch.status != "open":
+        return
+    open_left = session.scalar(select(func.count(Task.id)).where(
+        Task.batch_id == batch.id, Task.status == "open")) or 0
+    if open_left == 0:
+        from quality.service import close_batch  # QA runs when the batch completes
+
+        close_batch(session, batch)
+
+
+def release_open_tasks(session: Session, project: Project, annotator: str) -> int:
+    """Hand ``annotator``'s unanswered tasks back: their open assignments are removed, so the
+    tasks go to the next person who asks; a gold task made for them is removed with its
+    assignment. Batches left with nothing open are closed. Returns how many were released."""
+    session.flush()  # pending changes first: expire_all below would drop them
+    rows = session.execute(
+        select(Assignment.id, Task.id, Task.batch_id, Item.split)
+        .select_from(Assignment).join(Task).join(Batch).join(Item, Item.id == Task.item_id)
+        .where(Batch.project_id == project.id, Assignment.annotator == annotator,
+               Assignment.status == "open")).all()
+    if not rows:
+        return 0
+    session.execute(delete(Assignment).where(Assignment.id.in_([r[0] for r in rows])),
+                    execution_options={"synchronize_session": False})
+    gold = [r[1] for r in rows if r[3] == GOLD_SPLIT]
+    if gold:
+        session.execute(delete(Task).where(Task.id.in_(gold)),
+                        execution_options={"synchronize_session": False})
+    session.expire_all()  # the bulk deletes bypassed the identity map
+    for batch_id in sorted({r[2] for r in rows}):
+        batch = session.get(Batch, batch_id)
+        if batch is not None:
+            close_if_complete(session, batch)
+    return len(rows)

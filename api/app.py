@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 import labelloop
 from api.errors import install_error_handlers
-from api.routers import batches, ingest, projects, tasks, versions
+from api.routers import batches, ingest, projects, quality, tasks, versions
 from api.schemas import ErrorBody
 from labelloop.settings import Settings, get_settings
 from store.db import get_engine
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (projects, ingest, batches, tasks, versions):
+    for module in (projects, ingest, batches, tasks, quality, versions):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"])

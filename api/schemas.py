@@ -30,6 +30,11 @@ class ProjectCreate(BaseModel):
     audit_share: float = Field(default=0.05, ge=0, le=1)
     target_accuracy: float = Field(default=0.98, ge=0, le=1)
     min_agreement: float = Field(default=0.6, ge=-1, le=1)
+    min_kappa: float | None = Field(default=None, ge=-1, le=1)
+    min_gold_accuracy: float | None = Field(default=None, ge=0, le=1)
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    gold_share: float = Field(default=0.1, ge=0, le=0.5)
+    gold_min_accuracy: float = Field(default=0.8, ge=0, le=1)
 
 
 class ProjectOut(BaseModel):
@@ -47,6 +52,11 @@ class ProjectOut(BaseModel):
     audit_share: float
     target_accuracy: float
     min_agreement: float
+    min_kappa: float | None = None
+    min_gold_accuracy: float | None = None
+    max_error_rate: float | None = None
+    gold_share: float | None = None
+    gold_min_accuracy: float | None = None
     active_model_id: int | None
     created_at: datetime
 
@@ -177,3 +187,145 @@ class ModelOut(BaseModel):
     train_version_id: int | None
     eval_version_id: int | None
     metrics: dict[str, Any]
+
+
+class GateBars(BaseModel):
+    min_alpha: float | None
+    min_kappa: float | None
+    min_gold_accuracy: float | None
+    max_error_rate: float | None
+
+
+class GroupRates(BaseModel):
+    """Agreement with consensus and gold accuracy of a group of answers."""
+
+    n_answers: int
+    agreement: float | None
+    n_agreement: int
+    gold_accuracy: float | None
+    n_gold: int
+
+
+class BatchQuality(BaseModel):
+    batch_id: int
+    status: str
+    strategy: str
+    guideline_version: int
+    gate_reason: str | None
+    n_tasks: int | None
+    n_gold_tasks: int | None
+    krippendorff_alpha: float | None
+    cohen_kappa: float | None
+    gold_accuracy: float | None
+    label_error_rate: float | None
+    agreement_with_consensus: float | None
+
+
+class ProjectQualityOut(BaseModel):
+    project: str
+    gate: GateBars
+    gold_share: float
+    gold_min_accuracy: float
+    batches: list[BatchQuality]
+    batch_status: dict[str, int]
+    final_labels: dict[str, Any]
+    gold: dict[str, Any]
+    by_guideline_version: dict[int, GroupRates]
+    annotators: dict[str, Any]
+
+
+class GoldScore(BaseModel):
+    n: int
+    correct: int
+    accuracy: float
+    ci95: list[float]
+    confusion: dict[str, dict[str, int]]
+
+
+class AnnotatorScorecardOut(BaseModel):
+    annotator: str
+    status: str
+    reason: str | None
+    flagged_at: datetime | None
+    n_answers: int
+    open_tasks: int
+    agreement: float | None
+    n_agreement: int
+    accepted_prelabel_share: float | None
+    median_seconds: float | None
+    gold: GoldScore | None
+    by_guideline_version: dict[int, GroupRates]
+
+
+class ReinstateRequest(BaseModel):
+    reviewer: str = Field(min_length=1)
+    note: str = ""
+
+
+class AnnotatorStatusOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    status: str
+    reason: str | None
+    flagged_at: datetime | None
+    active_since: datetime | None
+
+
+class DriftFindingOut(BaseModel):
+    metric: str
+    baseline: float
+    current: float
+    drop: float
+    causes: list[str]
+    message: str
+    n_baseline: int
+    n_current: int
+
+
+class DriftOut(BaseModel):
+    margin: float
+    min_count: int
+    baseline_batches: list[int]
+    current_batches: list[int]
+    findings: list[DriftFindingOut]
+    by_batch: dict[int, GroupRates]
+    by_guideline_version: dict[int, GroupRates]
+    note: str | None = None
+
+
+class LabelErrorsRequest(BaseModel):
+    top: int = Field(default=50, ge=1, le=10_000)
+    send_for_rereview: bool = False
+
+
+class SuspectOut(BaseModel):
+    item_id: int
+    text: str
+    label: str
+    suggested: str
+    label_probability: float
+    suggested_probability: float
+    origin: str
+    batch_id: int | None
+
+
+class LabelErrorsOut(BaseModel):
+    n_items: int
+    n_suspects: int
+    error_rate: float
+    suspects: list[SuspectOut]
+    rereview_batch_id: int | None
+
+
+class RereviewRequest(BaseModel):
+    item_ids: list[int] | None = None
+    batch_id: int | None = None
+    required: int | None = Field(default=None, ge=1, le=10)
+
+
+class RereviewOut(BaseModel):
+    batch_id: int
+    strategy: str
+    status: str
+    n_tasks: int

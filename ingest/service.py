@@ -15,7 +15,7 @@ from ingest.readers import read_rows
 from labelloop.errors import ValidationError
 from store.models import IngestBatch, Item, Project
 
-SPLITS = ("pool", "eval")
+SPLITS = ("pool", "eval", "gold")
 
 
 @dataclass

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from labelloop.cli_quality import quality_app
 from labelloop.errors import LabelloopError
 from labelloop.progress import Advance
 from labelloop.settings import Settings, get_settings
@@ -62,7 +63,11 @@ def create_project_cmd(
     labels: Annotated[str, typer.Option(help="Comma-separated labels, or @file.json")],
     critical: Annotated[str, typer.Option(help="Comma-separated safety-critical labels")] = "",
     overlap: int = 1, critical_overlap: int = 2, confidence_threshold: float = 0.9,
-    audit_share: float = 0.05, min_agreement: float = 0.6, home: Home = None,
+    audit_share: float = 0.05, min_agreement: float = 0.6,
+    min_kappa: Annotated[float | None, typer.Option(help="Gate bar (off if unset)")] = None,
+    min_gold_accuracy: Annotated[float | None, typer.Option(help="Gate bar")] = None,
+    max_error_rate: Annotated[float | None, typer.Option(help="Gate bar")] = None,
+    gold_share: float = 0.1, gold_min_accuracy: float = 0.8, home: Home = None,
 ) -> None:
     """Create a project with its label schema."""
     from labelloop.projects import create_project
@@ -76,7 +81,10 @@ def create_project_cmd(
             p = create_project(s, name, names, critical_labels=crit, overlap=overlap,
                                critical_overlap=critical_overlap,
                                confidence_threshold=confidence_threshold,
-                               audit_share=audit_share, min_agreement=min_agreement)
+                               audit_share=audit_share, min_agreement=min_agreement,
+                               min_kappa=min_kappa, min_gold_accuracy=min_gold_accuracy,
+                               max_error_rate=max_error_rate, gold_share=gold_share,
+                               gold_min_accuracy=gold_min_accuracy)
             _print({"id": p.id, "name": p.name, "labels": len(p.labels)})
 
     _run(go)
@@ -325,6 +333,8 @@ def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202
     np.save(cache, x)
     return x
 
+
+app.add_typer(quality_app, name="quality")
 
 if __name__ == "__main__":
     app()

@@ -11,7 +11,15 @@ from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from store.models import Project
 
 TUNABLE = ("overlap", "critical_overlap", "confidence_threshold", "critical_plausibility",
-           "audit_share", "target_accuracy", "min_agreement")
+           "audit_share", "target_accuracy", "min_agreement", "min_kappa", "min_gold_accuracy",
+           "max_error_rate", "gold_share", "gold_min_accuracy")
+# knob -> the closed interval it must lie in (None leaves an optional gate bar off)
+_RANGES = {"confidence_threshold": (-1.0, 1.0), "critical_plausibility": (-1.0, 1.0),
+           "audit_share": (-1.0, 1.0), "target_accuracy": (-1.0, 1.0),
+           "min_agreement": (-1.0, 1.0), "min_kappa": (-1.0, 1.0),
+           "min_gold_accuracy": (0.0, 1.0), "max_error_rate": (0.0, 1.0),
+           # a gold share above one half would make most of a person's work a test
+           "gold_share": (0.0, 0.5), "gold_min_accuracy": (0.0, 1.0)}
 
 
 def create_project(session: Session, name: str, labels: list[str], *,
@@ -52,10 +60,10 @@ def create_project(session: Session, name: str, labels: list[str], *,
 
 
 def _check_knobs(knobs: dict[str, Any]) -> None:
-    for key in ("confidence_threshold", "critical_plausibility", "audit_share",
-                "target_accuracy", "min_agreement"):
-        if key in knobs and knobs[key] is not None and not -1.0 <= float(knobs[key]) <= 1.0:
-            raise ValidationError(f"{key} must lie in [-1, 1], got {knobs[key]}", where=key)
+    for key, (low, high) in _RANGES.items():
+        if key in knobs and knobs[key] is not None and not low <= float(knobs[key]) <= high:
+            raise ValidationError(f"{key} must lie in [{low:g}, {high:g}], got {knobs[key]}",
+                                  where=key)
     for key in ("overlap", "critical_overlap"):
         if key in knobs and int(knobs[key]) < 1:
             raise ValidationError(f"{key} must be at least 1, got {knobs[key]}", where=key)

@@ -1,7 +1,10 @@
-"""Close a batch: agreement, aggregation, the audit of auto-accepted labels, the quality gate.
+"""Close a batch: agreement, aggregation, gold scores, the audit of auto-accepted labels, the
+quality gate.
 
 A batch that passes its gate feeds dataset versions; one that fails is ``flagged`` and kept
-out of versions, with the reason stored, until a reviewer resolves it.
+out of versions, with the reason, until a reviewer resolves it (or its items pass re-review,
+see ``quality.review``). Gold tasks (items of split ``gold``) are scored against their expert
+label and kept out of agreement, aggregation and final labels.
 """
 
 from __future__ import annotations
@@ -13,41 +16,60 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotate.service import GOLD_SPLIT
 from labelloop.errors import ConflictError, ValidationError
-from quality.aggregation import aggregate
+from quality.aggregation import aggregate, supported_method
 from quality.agreement import batch_agreement
 from quality.gates import QualityGate, evaluate_gate
+from quality.gold import gold_scorecard
+from quality.review import batch_label_error_rate
 from selection.auto_accept import audit_interval
 from selection.calibration import record_audit
 from selection.routing import AUDIT
-from store.models import Annotation, Batch, FinalLabel, ModelVersion, Project, Task, utcnow
+from store.models import (
+    Annotation,
+    Batch,
+    FinalLabel,
+    Item,
+    ModelVersion,
+    Project,
+    Task,
+    utcnow,
+)
 
 
 def project_gate(project: Project) -> QualityGate:
-    return QualityGate(min_alpha=project.min_agreement, min_kappa=None, min_gold_accuracy=None,
-                       max_error_rate=None)
+    return QualityGate(min_alpha=project.min_agreement, min_kappa=project.min_kappa,
+                       min_gold_accuracy=project.min_gold_accuracy,
+                       max_error_rate=project.max_error_rate)
 
 
 def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") -> dict[str, Any]:
     """Measure the batch, write its final labels, decide its gate. Returns the QA figures."""
     project = session.get(Project, batch.project_id)
     assert project is not None
-    tasks = list(session.scalars(select(Task).where(Task.batch_id == batch.id)))
+    tasks: list[Task] = []
+    gold_tasks: list[Task] = []
+    for task, split in session.execute(select(Task, Item.split).join(
+            Item, Item.id == Task.item_id).where(Task.batch_id == batch.id).order_by(Task.id)):
+        (gold_tasks if split == GOLD_SPLIT else tasks).append(task)
     annotations = list(session.scalars(select(Annotation).where(
-        Annotation.task_id.in_([t.id for t in tasks]))))
+        Annotation.task_id.in_([t.id for t in tasks + gold_tasks]))))
     by_task: dict[int, list[Annotation]] = defaultdict(list)
     for a in annotations:
         by_task[a.task_id].append(a)
+    answers = [a for t in tasks for a in by_task[t.id]]  # gold answers are scored, not counted
 
     votes = [[(a.annotator, a.label) for a in by_task[t.id]] for t in tasks]
     agreement = batch_agreement(votes, list(project.labels))
     labels_index = {lb: i for i, lb in enumerate(project.labels)}
-    annotators = sorted({a.annotator for a in annotations})
+    annotators = sorted({a.annotator for a in answers})
     ann_index = {name: i for i, name in enumerate(annotators)}
     item_idx = np.array([i for i, t in enumerate(tasks) for _ in by_task[t.id]], dtype=int)
-    ann_idx = np.array([ann_index[a.annotator] for t in tasks for a in by_task[t.id]], dtype=int)
-    lab_idx = np.array([labels_index[a.label] for t in tasks for a in by_task[t.id]], dtype=int)
-    agg = aggregate(method if len(annotators) > 1 else "majority", item_idx, ann_idx, lab_idx,
+    ann_idx = np.array([ann_index[a.annotator] for a in answers], dtype=int)
+    lab_idx = np.array([labels_index[a.label] for a in answers], dtype=int)
+    agg = aggregate(supported_method(method, len(lab_idx), len(project.labels),
+                                     len(annotators)), item_idx, ann_idx, lab_idx,
                     len(tasks), len(project.labels))
 
     audit_n = audit_ok = 0
@@ -63,14 +85,22 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
         if task.reason == AUDIT:
             audit_n += 1
             audit_ok += int(label == task.prelabel)
+    session.flush()
 
+    gold = _gold_figures(session, project, gold_tasks, by_task)
+    errors = (batch_label_error_rate(session, project, batch)
+              if project.max_error_rate is not None else None)
     figures: dict[str, Any] = {
-        "n_tasks": len(tasks), "n_annotations": len(annotations),
+        "n_tasks": len(tasks), "n_annotations": len(answers),
+        "n_gold_tasks": len(gold_tasks),
         "n_auto_accepted": batch.n_auto_accepted, "aggregation": agg.method,
         "agreement": agreement.to_dict(),
         "krippendorff_alpha": agreement.krippendorff_alpha,
-        "accepted_prelabel_share": (float(np.mean([a.accepted_prelabel for a in annotations]))
-                                    if annotations else None),
+        "cohen_kappa": agreement.cohen_kappa,
+        "gold_accuracy": gold["accuracy"], "gold": gold,
+        "label_error_rate": errors["rate"] if errors else None, "label_errors": errors,
+        "accepted_prelabel_share": (float(np.mean([a.accepted_prelabel for a in answers]))
+                                    if answers else None),
         "audit": {"n": audit_n, "correct": audit_ok,
                   "accuracy": audit_ok / audit_n if audit_n else None,
                   "ci95": list(audit_interval(audit_ok, audit_n)) if audit_n else None},
@@ -80,12 +110,35 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
             if batch.model_version_id else None
         tightened = record_audit(session, project, model, audit_ok, audit_n, batch.id)
         figures["audit"]["thresholds_after"] = tightened
-    decision = evaluate_gate(figures, project_gate(project))
-    batch.qa = figures | {"gate": {"passed": decision.passed, "reasons": decision.reasons}}
+    gate = project_gate(project)
+    decision = evaluate_gate(figures, gate)
+    batch.qa = figures | {"gate": {"passed": decision.passed, "reasons": decision.reasons,
+                                   "figures": decision.figures, "bars": gate_bars(gate)}}
     batch.status = "passed" if decision.passed else "flagged"
     batch.gate_reason = None if decision.passed else "; ".join(decision.reasons)
     session.flush()
     return batch.qa
+
+
+def _gold_figures(session: Session, project: Project, gold_tasks: list[Task],
+                  by_task: dict[int, list[Annotation]]) -> dict[str, Any]:
+    """Accuracy on the batch's gold tasks, overall and per annotator."""
+    truth = {it.id: it.given_label for it in session.scalars(
+        select(Item).where(Item.id.in_([t.item_id for t in gold_tasks])))}
+    answers = [(a.annotator, a.label, truth[t.item_id]) for t in gold_tasks
+               for a in by_task[t.id]]
+    scores = gold_scorecard([a for a, _, _ in answers], [lb for _, lb, _ in answers],
+                            [g for _, _, g in answers], list(project.labels))
+    correct = sum(s.correct for s in scores.values())
+    return {"n": len(answers), "correct": correct,
+            "accuracy": correct / len(answers) if answers else None,
+            "per_annotator": {name: {"n": s.n, "correct": s.correct, "accuracy": s.accuracy}
+                              for name, s in sorted(scores.items())}}
+
+
+def gate_bars(gate: QualityGate) -> dict[str, float | None]:
+    return {"min_alpha": gate.min_alpha, "min_kappa": gate.min_kappa,
+            "min_gold_accuracy": gate.min_gold_accuracy, "max_error_rate": gate.max_error_rate}
 
 
 def _write_final(session: Session, task: Task, batch: Batch, project: Project, label: str,

@@ -52,6 +52,12 @@ class Project(Base):
     audit_share: Mapped[float] = mapped_column(Float, default=0.05)
     target_accuracy: Mapped[float] = mapped_column(Float, default=0.98)
     min_agreement: Mapped[float] = mapped_column(Float, default=0.6)
+    # Further gate bars (None: bar off) and the gold-item knobs.
+    min_kappa: Mapped[float | None] = mapped_column(Float, nullable=True)
+    min_gold_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_error_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gold_share: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
+    gold_min_accuracy: Mapped[float] = mapped_column(Float, default=0.8, server_default="0.8")
     active_model_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", use_alter=True, name="fk_projects_active_model"),
         nullable=True
@@ -87,6 +93,7 @@ class Item(Base):
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # pool | eval | gold (an expert-labeled item mixed unannounced into annotators' tasks)
     split: Mapped[str] = mapped_column(String(20), default="pool", index=True)
     source: Mapped[str] = mapped_column(Text)
     source_row: Mapped[int] = mapped_column(Integer)
@@ -95,6 +102,24 @@ class Item(Base):
     # A label that arrived with the row (an evaluation set, or labels imported from elsewhere).
     given_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Annotator(Base):
+    """An annotator's standing in a project: ``active``, or ``flagged`` for recalibration
+    (gold accuracy below the project's bar). Gold answers count from ``active_since``."""
+
+    __tablename__ = "annotators"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | flagged
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    active_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

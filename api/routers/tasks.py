@@ -2,9 +2,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from annotate.service import next_tasks, submit
 from api.deps import SessionDep
 from api.schemas import AnnotationOut, SubmitRequest, TaskOut
-from annotate.service import next_tasks, submit
 from labelloop.projects import get_project
 
 router = APIRouter(tags=["annotate"])

@@ -18,7 +18,7 @@ def test_overlap_and_batch_close(settings, project_name, pool_csv):
     with open_session(settings.db_url) as s:
         p = get_project(s, project_name)
         p.overlap = 2  # every task needs two people
-        ingest_file(s, p, pool_csv, label_field="category")
+        ingest_file(s, p, pool_csv, label_field=None)  # an unlabeled pool
         rep = next_batch(s, p, settings, size=6, seed=0)
     seen: dict[str, list[int]] = {}
     with open_session(settings.db_url) as s:

@@ -1,0 +1,198 @@
+"""Auto-accept with a measured error bound: calibrate thresholds, audit them, tighten them.
+
+The accuracy bound is the exact Clopper-Pearson interval (Clopper & Pearson, 1934, "The use
+of confidence or fiducial limits illustrated in the case of the binomial", Biometrika 26):
+conservative (coverage >= the nominal level for every n and p), which is what a promise to a
+user ("at least 98% of auto-accepted labels are right") needs; Wilson is shorter but can
+under-cover near p = 1, exactly where auto-accept thresholds live.
+
+Shapes: ``n`` calibration items, ``c`` classes.
+
+>>> import numpy as np
+>>> low, high = audit_interval(98, 100)
+>>> round(low, 3), round(high, 3)
+(0.93, 0.998)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.stats import beta
+
+from labelloop.errors import ValidationError
+
+NEVER = 1.01  # a threshold no probability reaches: auto-accept is off
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Confidence a prediction needs to be auto-accepted: per class where measured, else global.
+
+    per_class maps class index -> threshold; ``NEVER`` (1.01) means never auto-accept.
+    """
+
+    global_threshold: float
+    per_class: dict[int, float] = field(default_factory=dict)
+    target: float = 0.98
+    confidence_level: float = 0.95
+    method: str = "clopper-pearson"
+
+    def for_classes(self, predicted: np.ndarray) -> np.ndarray:
+        """(n,) int predicted classes -> (n,) float thresholds."""
+        predicted = np.asarray(predicted, dtype=np.int64)
+        size = max(int(predicted.max(initial=-1)), max(self.per_class, default=-1)) + 1
+        table = np.full(size, self.global_threshold, dtype=np.float64)
+        for c, t in self.per_class.items():
+            table[c] = t
+        return table[predicted]
+
+
+def audit_interval(n_correct: int, n: int, confidence_level: float = 0.95) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson interval for accuracy from ``n_correct`` of ``n`` audited.
+
+    n = 0 gives (0.0, 1.0): nothing is known.
+    """
+    _check_level(confidence_level)
+    if n < 0 or n_correct < 0 or n_correct > n:
+        raise ValidationError(f"need 0 <= n_correct <= n, got n_correct={n_correct}, n={n}",
+                              where="audit")
+    alpha = 1.0 - confidence_level
+    low = 0.0 if n_correct == 0 else float(beta.ppf(alpha / 2, n_correct, n - n_correct + 1))
+    high = 1.0 if n_correct == n else float(beta.ppf(1 - alpha / 2, n_correct + 1,
+                                                       n - n_correct))
+    return low, high
+
+
+def lowest_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
+                     confidence_level: float) -> float:
+    """The lowest t with Clopper-Pearson lower bound of accuracy{conf >= t} >= target.
+
+    confidence: (n,), correct: (n,) bool. Every distinct confidence is a candidate; ``NEVER``
+    when none qualifies. Scanning many thresholds and keeping the best is a mild multiple
+    comparison: the audit (``tighten``) on fresh items is the check that catches it.
+    """
+    if len(confidence) == 0:
+        return NEVER
+    order = np.argsort(-confidence, kind="stable")
+    conf, ok = confidence[order], correct[order].astype(np.int64)
+    n_above = np.arange(1, len(conf) + 1)
+    k_above = np.cumsum(ok)
+    # Only the last item of a run of equal confidences is a real cut (ties go in together).
+    cut = np.r_[conf[1:] != conf[:-1], True]
+    alpha = 1.0 - confidence_level
+    n_c, k_c = n_above[cut], k_above[cut]
+    low = np.where(k_c > 0, beta.ppf(alpha / 2, np.maximum(k_c, 1), n_c - k_c + 1), 0.0)
+    passing = np.flatnonzero(low >= target)
+    if passing.size == 0:
+        return NEVER
+    return float(conf[cut][passing[-1]])
+
+
+def calibrate_thresholds(confidence: np.ndarray, predicted: np.ndarray, correct: np.ndarray,
+                         target: float = 0.98, min_per_class: int = 30,
+                         confidence_level: float = 0.95) -> Thresholds:
+    """Global and per-class auto-accept thresholds from a labeled calibration set.
+
+    confidence: (n,) top probability; predicted: (n,) int predicted class; correct: (n,) bool
+    prediction == human label. Global: ``lowest_threshold`` over all items. A class with at
+    least ``min_per_class`` predictions gets its own threshold; if it has too few items for
+    any bound to clear ``target`` even with no errors, it keeps the global threshold unless
+    its own items above that threshold are less accurate than ``target`` (then ``NEVER``).
+    Classes with fewer predictions use the global threshold.
+    """
+    conf, pred, ok = _check_calibration(confidence, predicted, correct)
+    _check_level(confidence_level)
+    if not 0.0 < target < 1.0:
+        raise ValidationError(f"target must be in (0, 1), got {target}", where="target")
+    global_t = lowest_threshold(conf, ok, target, confidence_level)
+    # Smallest count whose all-correct lower bound reaches target: (alpha/2)^(1/n) >= target.
+    n_needed = int(np.ceil(np.log((1 - confidence_level) / 2) / np.log(target)))
+    per_class: dict[int, float] = {}
+    for c in np.unique(pred):
+        mine = pred == c
+        if mine.sum() < min_per_class:
+            continue
+        own = lowest_threshold(conf[mine], ok[mine], target, confidence_level)
+        if own == NEVER and mine.sum() < n_needed:
+            above = mine & (conf >= global_t)
+            own = global_t if above.sum() == 0 or ok[above].mean() >= target else NEVER
+        per_class[int(c)] = own
+    return Thresholds(global_threshold=global_t, per_class=per_class, target=target,
+                      confidence_level=confidence_level)
+
+
+def tighten(thresholds: Thresholds, audit_correct: int, audit_n: int,
+            target: float | None = None) -> Thresholds:
+    """New thresholds after a human audit of ``audit_n`` auto-accepted items.
+
+    Rule (``target`` defaults to the calibration target; interval at its confidence level):
+    - upper Clopper-Pearson bound < target: the promise is broken beyond doubt; auto-accept
+      stops (every threshold ``NEVER``) until thresholds are calibrated again on fresh labels.
+    - point estimate < target <= upper bound: probably too loose; every threshold moves
+      halfway to 1.0 (t -> (1 + t) / 2), so fewer, more confident items are accepted.
+    - otherwise unchanged. Thresholds only ever rise here; lowering them is calibration's job.
+    """
+    target = thresholds.target if target is None else target
+    if audit_n == 0:
+        return thresholds
+    _, high = audit_interval(audit_correct, audit_n, thresholds.confidence_level)
+    if high < target:
+        return replace(thresholds, global_threshold=NEVER,
+                       per_class={c: NEVER for c in thresholds.per_class})
+    if audit_correct / audit_n < target:
+        def up(t: float) -> float:
+            return t if t >= 1.0 else (1.0 + t) / 2
+
+        return replace(thresholds, global_threshold=up(thresholds.global_threshold),
+                       per_class={c: up(t) for c, t in thresholds.per_class.items()})
+    return thresholds
+
+
+def auto_accept_mask(probs: np.ndarray, thresholds: Thresholds, critical: np.ndarray,
+                     plausibility: float = 0.2) -> np.ndarray:
+    """(n, c) probabilities -> (n,) bool: True where the prediction may be auto-accepted.
+
+    Never auto-accepted, whatever the confidence: a prediction of a safety-critical class
+    (``critical``, int class indices), or any item where a critical class has probability
+    >= ``plausibility``.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2:
+        raise ValidationError(f"probs must be (n, c), got shape {probs.shape}", where="probs")
+    critical = np.asarray(critical, dtype=np.int64).reshape(-1)
+    if critical.size and (critical.min() < 0 or critical.max() >= probs.shape[1]):
+        raise ValidationError(f"critical class indices must be in [0, {probs.shape[1]}), got "
+                              f"{critical.tolist()}", where="critical")
+    if len(probs) == 0:
+        return np.zeros(0, dtype=bool)
+    pred = probs.argmax(axis=1)
+    conf = probs[np.arange(len(probs)), pred]
+    accept = conf >= thresholds.for_classes(pred)
+    if critical.size:
+        accept &= ~np.isin(pred, critical)
+        accept &= probs[:, critical].max(axis=1) < plausibility
+    return accept
+
+
+def _check_level(confidence_level: float) -> None:
+    if not 0.0 < confidence_level < 1.0:
+        raise ValidationError(f"confidence_level must be in (0, 1), got {confidence_level}",
+                              where="confidence_level")
+
+
+def _check_calibration(confidence: np.ndarray, predicted: np.ndarray,
+                       correct: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    conf = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    pred = np.asarray(predicted).reshape(-1)
+    ok = np.asarray(correct).reshape(-1)
+    if not (len(conf) == len(pred) == len(ok)):
+        raise ValidationError(f"confidence, predicted and correct must have one entry per item, "
+                              f"got {len(conf)}, {len(pred)}, {len(ok)}", where="calibration")
+    if len(conf) and (not np.all(np.isfinite(conf)) or conf.min() < 0 or conf.max() > 1):
+        raise ValidationError("confidence must be finite and within [0, 1]", where="confidence")
+    if pred.dtype.kind not in "iu" or (len(pred) and pred.min() < 0):
+        raise ValidationError("predicted must be non-negative integer class indices",
+                              where="predicted")
+    return conf, pred.astype(np.int64), ok.astype(bool)
