@@ -78,7 +78,8 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     if size < 1:
         raise ValidationError(f"batch size must be at least 1, got {size}", where="size")
     chooser = get_strategy(strategy)  # unknown names fail before any work
-    prelabel_project(session, project, settings, progress=progress)
+    # Gold items too: a stale pre-label would give them away.
+    prelabel_project(session, project, settings, splits=("pool", "gold"), progress=progress)
     encoder = encoder_for(settings)
     model = active_model(session, project, encoder)
     items = unlabeled_pool(session, project)

@@ -1,14 +1,11 @@
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
 
 from api.deps import SessionDep, SettingsDep
 from api.schemas import IngestReportOut, PrelabelOut
+from api.uploads import saved_upload
 from ingest.service import ingest_file
-from labelloop.errors import ValidationError
 from labelloop.projects import get_project
 from prelabel.service import prelabel_project
 
@@ -25,14 +22,7 @@ def ingest(project: str, session: SessionDep, settings: SettingsDep,
     """Upload a file of items. Bad rows are listed with row number and reason; good rows go
     in; identical content is stored once."""
     proj = get_project(session, project)
-    suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq"):
-        raise ValidationError(f"file {file.filename!r}: expected .jsonl, .csv or .parquet",
-                              where="file")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        with path.open("wb") as fh:
-            shutil.copyfileobj(file.file, fh)
+    with saved_upload(file) as path:
         report = ingest_file(session, proj, path, text_field=text_field,
                              label_field=label_field, split=split, licence=licence,
                              source_name=f"upload:{file.filename}",

@@ -1,8 +1,3 @@
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile, status
@@ -20,7 +15,7 @@ from api.schemas import (
     RereviewOut,
     RereviewRequest,
 )
-from labelloop.errors import ValidationError
+from api.uploads import saved_upload
 from labelloop.projects import get_project
 from quality.annotators import reinstate_annotator
 from quality.gold_items import ingest_gold
@@ -93,21 +88,8 @@ def gold(project: str, session: SessionDep, settings: SettingsDep,
          licence: Annotated[str | None, Query()] = None) -> IngestReportOut:
     """Upload expert-labeled gold items; they are mixed into annotators' tasks unannounced.
     Every row needs a label."""
-    with _saved_upload(file) as path:
+    with saved_upload(file) as path:
         report = ingest_gold(session, get_project(session, project), settings, path,
                              text_field=text_field, label_field=label_field, licence=licence,
                              source_name=f"upload:{file.filename}")
     return IngestReportOut(**report.to_dict())
-
-
-@contextmanager
-def _saved_upload(file: UploadFile) -> Iterator[Path]:
-    suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq"):
-        raise ValidationError(f"file {file.filename!r}: expected .jsonl, .csv or .parquet",
-                              where="file")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        with path.open("wb") as fh:
-            shutil.copyfileobj(file.file, fh)
-        yield path
