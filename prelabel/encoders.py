@@ -120,6 +120,30 @@ def load_encoder(name_or_path: str = DEFAULT_ENCODER, device: str = "auto",
     return Encoder(name=name_or_path, path=path, device=pick_device(device), quantize=quantize)
 
 
+PROBE_TEXTS = (
+    "I lost my card on the train this morning", "What is the exchange rate for euros?",
+    "The central bank raised interest rates by half a point on Tuesday.",
+    "Striker scores twice as the home side wins the cup final", "ok", "Why was I charged twice?",
+    "New smartphone chips promise longer battery life and faster graphics.",
+)
+
+
+@lru_cache(maxsize=4)
+def load_checked_int8(name_or_path: str = DEFAULT_ENCODER, min_cosine: float = 0.999) -> Encoder:
+    """The int8 encoder if its embeddings stay within ``min_cosine`` of fp32 on probe texts,
+    else the fp32 encoder (with a warning): speed never silently costs quality."""
+    import warnings
+
+    fp32 = load_encoder(name_or_path, "cpu")
+    int8 = load_encoder(name_or_path, "cpu", quantize=True)
+    cos = (fp32.encode(list(PROBE_TEXTS)) * int8.encode(list(PROBE_TEXTS))).sum(axis=1)
+    if float(cos.min()) >= min_cosine:
+        return int8
+    warnings.warn(f"int8 embeddings drift to cosine {cos.min():.4f} < {min_cosine} from fp32; "
+                  "using fp32", stacklevel=2)
+    return fp32
+
+
 def text_digest(texts: Sequence[str]) -> str:
     h = hashlib.sha256()
     for t in texts:

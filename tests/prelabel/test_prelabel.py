@@ -70,3 +70,17 @@ def test_classifier_head_maps_unseen_labels_to_zero_and_calibrates():
     assert t > 0
     ece = expected_calibration_error(probs[:, :2], (y == "b").astype(int))
     assert 0 <= ece < 0.2
+
+
+def test_quantised_encoder_is_used_only_within_cosine_0999():
+    import warnings
+
+    from prelabel.encoders import PROBE_TEXTS, load_checked_int8
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chosen = load_checked_int8()
+    fp32 = load_encoder()
+    texts = [*PROBE_TEXTS, "a different sentence about a pending transfer"]
+    cos = (chosen.encode(texts) * fp32.encode(texts)).sum(axis=1)
+    assert cos.min() >= 0.999 or chosen.key == fp32.key
