@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from labelloop.settings import Settings
-from store.db import session_factory
+from store.db import open_session
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -17,16 +17,9 @@ def get_app_settings(request: Request) -> Settings:
 
 
 def get_session(settings: Annotated[Settings, Depends(get_app_settings)]) -> Iterator[Session]:
-    """Commit when the handler returns, roll back everything when it raises."""
-    session = session_factory(settings.db_url)()
-    try:
+    """One unit of work per request: commit when the handler returns, roll back on error."""
+    with open_session(settings.db_url) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
