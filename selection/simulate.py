@@ -45,6 +45,9 @@ def load_table(path: str | Path, text_field: str, label_field: str,
                vectors_field: str | None = None) -> Table:
     """Read a .jsonl, .csv or .parquet file into a ``Table``.
 
+    ``text_field`` may join several fields with "+" ("title+description"); in a headerless
+    CSV, fields are 0-based column positions ("1+2" and "0" for AG News).
+
     Missing fields, empty labels and ragged vectors raise ``ValidationError`` naming the file,
     the field and (for values) the row. Vectors are L2-normalised (strategies compare cosines).
     """
@@ -69,7 +72,14 @@ def load_table(path: str | Path, text_field: str, label_field: str,
     except Exception as exc:  # pandas/pyarrow raise many types for malformed files
         raise ValidationError(f"{path.name}: cannot be read as {suffix}: {exc}",
                               where=str(path)) from exc
-    for field in (text_field, label_field, vectors_field):
+    text_fields = text_field.split("+")
+    wanted = [f for f in (*text_fields, label_field, vectors_field) if f is not None]
+    if suffix == ".csv" and all(f.isdigit() for f in wanted) and \
+            not set(wanted) <= set(frame.columns):
+        # A headerless CSV (AG News): fields are 0-based column positions.
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, header=None)
+        frame.columns = [str(c) for c in frame.columns]
+    for field in (*text_fields, label_field, vectors_field):
         if field is not None and field not in frame.columns:
             raise ValidationError(f"{path.name} has no field {field!r}; fields: "
                                   f"{', '.join(map(str, frame.columns))}",
@@ -80,7 +90,8 @@ def load_table(path: str | Path, text_field: str, label_field: str,
         row = int(np.flatnonzero(empty.to_numpy())[0])
         raise ValidationError(f"{path.name} row {row}: empty {label_field!r}",
                               where=f"{path}:{row}:{label_field}")
-    texts = frame[text_field].fillna("").astype(str).tolist()
+    texts = frame[text_fields].fillna("").astype(str).agg(". ".join, axis=1).tolist() \
+        if len(text_fields) > 1 else frame[text_field].fillna("").astype(str).tolist()
     vectors = None
     if vectors_field is not None:
         vectors = _read_vectors(frame[vectors_field].tolist(), path, vectors_field)

@@ -112,3 +112,13 @@ def test_load_table_formats_and_named_errors(banking: tuple, tmp_path: Path) -> 
                                                                            index=False)
     with pytest.raises(ValidationError, match="row 1"):
         load_table(tmp_path / "e.csv", "text", "label")
+
+
+def test_load_table_headerless_csv_with_joined_text_fields(tmp_path):
+    from selection.simulate import load_table
+
+    path = tmp_path / "news.csv"
+    path.write_text('"3","Stocks rally","Markets rose."\n"1","Election","Votes counted."\n')
+    table = load_table(path, "1+2", "0")
+    assert table.texts == ["Stocks rally. Markets rose.", "Election. Votes counted."]
+    assert list(table.labels) == ["3", "1"]
