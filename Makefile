@@ -21,8 +21,15 @@ setup: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/labelloop demo
 
+# mypy covers the pure core: strategies, scores, metrics, gates, aggregation, calibration.
+PURE_CORE := quality/agreement.py quality/aggregation.py quality/gates.py quality/drift.py \
+	quality/gold.py quality/label_errors.py selection/scores.py selection/auto_accept.py \
+	selection/routing.py selection/diversity.py selection/hybrid.py remediate/targets.py \
+	prelabel/calibration.py
+
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(PURE_CORE)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
