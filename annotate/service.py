@@ -12,10 +12,12 @@ import random
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
+from selection.auto_accept import critical_mask
 from selection.routing import LOW_CONFIDENCE, SAFETY_CRITICAL
 from store.models import (
     Annotation,
@@ -150,9 +152,8 @@ def _routing_reason(project: Project, pred: Prediction | None) -> str:
     that a gold task shows a reason like its neighbours."""
     if pred is None:
         return LOW_CONFIDENCE
-    critical = [project.labels.index(c) for c in project.critical_labels]
-    if pred.label in project.critical_labels or any(
-            pred.probs[i] >= project.critical_plausibility for i in critical):
+    critical = np.array([project.labels.index(c) for c in project.critical_labels], dtype=int)
+    if critical_mask(np.array([pred.probs]), critical, project.critical_plausibility)[0]:
         return SAFETY_CRITICAL
     return LOW_CONFIDENCE
 

@@ -150,6 +150,19 @@ def tighten(thresholds: Thresholds, audit_correct: int, audit_n: int,
     return thresholds
 
 
+def critical_mask(probs: np.ndarray, critical: np.ndarray, plausibility: float = 0.2,
+                  ) -> np.ndarray:
+    """(n, c) probabilities -> (n,) bool: the prediction is a safety-critical class
+    (``critical``, int class indices), or some critical class has probability >=
+    ``plausibility``. The one definition routing, auto-accept and gold tasks share."""
+    probs = np.asarray(probs, dtype=np.float64)
+    critical = np.asarray(critical, dtype=np.int64).reshape(-1)
+    if not critical.size or len(probs) == 0:
+        return np.zeros(len(probs), dtype=bool)
+    return np.isin(probs.argmax(axis=1), critical) | (
+        probs[:, critical].max(axis=1) >= plausibility)
+
+
 def auto_accept_mask(probs: np.ndarray, thresholds: Thresholds, critical: np.ndarray,
                      plausibility: float = 0.2) -> np.ndarray:
     """(n, c) probabilities -> (n,) bool: True where the prediction may be auto-accepted.
@@ -169,11 +182,8 @@ def auto_accept_mask(probs: np.ndarray, thresholds: Thresholds, critical: np.nda
         return np.zeros(0, dtype=bool)
     pred = probs.argmax(axis=1)
     conf = probs[np.arange(len(probs)), pred]
-    accept = conf >= thresholds.for_classes(pred)
-    if critical.size:
-        accept &= ~np.isin(pred, critical)
-        accept &= probs[:, critical].max(axis=1) < plausibility
-    return accept
+    return (conf >= thresholds.for_classes(pred)) & ~critical_mask(probs, critical,
+                                                                    plausibility)
 
 
 def _check_level(confidence_level: float) -> None:

@@ -168,6 +168,7 @@ class Coreset:
     """
 
     name = "coreset"
+    needs_labeled = True  # distances to the labeled set: the service loads its embeddings
 
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
         import faiss

@@ -109,6 +109,7 @@ class ModalRankedBatch:
     """
 
     name = "modal-ranked-batch"
+    needs_labeled = True  # similarity to the labeled set (X_training)
     max_cold_pool = 20_000
 
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:

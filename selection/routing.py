@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selection.auto_accept import Thresholds, auto_accept_mask
+from selection.auto_accept import Thresholds, auto_accept_mask, critical_mask
 
 SAFETY_CRITICAL = "safety-critical"
 LOW_CONFIDENCE = "low-confidence"
@@ -48,11 +48,7 @@ class Routes:
 def route(probs: np.ndarray, policy: RoutingPolicy, rng: np.random.Generator) -> Routes:
     """probs: (n, n_labels) -> a reason and a head-count per item."""
     n = probs.shape[0]
-    top = probs.argmax(axis=1)
-    critical = np.zeros(n, dtype=bool)
-    if policy.critical.size:
-        critical = np.isin(top, policy.critical) | (
-            probs[:, policy.critical].max(axis=1) >= policy.critical_plausibility)
+    critical = critical_mask(probs, policy.critical, policy.critical_plausibility)
     candidate = np.zeros(n, dtype=bool)
     if policy.thresholds is not None:
         candidate = auto_accept_mask(probs, policy.thresholds, policy.critical,

@@ -105,7 +105,9 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     picked = np.zeros(0, dtype=int)
     if human.size:
         vectors = embed_items(session, [items[i] for i in human], encoder)
-        labeled = _labeled_vectors(session, project, encoder)
+        # Only strategies that measure distance to the labeled set pay for loading it.
+        labeled = (_labeled_vectors(session, project, encoder)
+                   if getattr(chooser, "needs_labeled", False) else None)
         boost = None
         if class_boost:
             boost = np.array([class_boost.get(lb, 1.0) for lb in project.labels])
