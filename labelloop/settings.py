@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -36,8 +37,11 @@ class Settings(BaseSettings):
     encoder: str = Field(default=DEFAULT_ENCODER, description="Packaged MiniLM, or any local "
                          "Hugging Face model path")
     device: str = Field(default="auto", description="auto, cpu or cuda")
-    quantize: bool = Field(default=False, description="int8 dynamic quantisation on CPU; used "
-                           "only if its embeddings stay within cosine 0.999 of fp32")
+    runtime: Literal["torch", "onnx"] = Field(
+        default="torch", description="Encoder runtime: torch, or onnx (exported once to ONNX "
+        "Runtime; used only if its embeddings stay within cosine 0.999 of fp32 torch)")
+    quantize: bool = Field(default=False, description="int8 dynamic quantisation in that "
+                           "runtime; used only if its embeddings stay within cosine 0.999 of fp32")
     embed_batch_size: int = 64
     max_text_chars: int = Field(default=20_000, description="Longer text fields are rejected")
     show_progress: bool = True

@@ -112,11 +112,27 @@ class Encoder:
         return out
 
 
-@lru_cache(maxsize=4)
+RUNTIMES = ("torch", "onnx")
+
+
+@lru_cache(maxsize=8)
 def load_encoder(name_or_path: str = DEFAULT_ENCODER, device: str = "auto",
-                 quantize: bool = False) -> Encoder:
-    """Load (once per process) the encoder for ``name_or_path``."""
+                 quantize: bool = False, runtime: str = "torch") -> Encoder:
+    """Load (once per process) the encoder for ``name_or_path``.
+
+    runtime: "torch" (``transformers`` in torch) or "onnx" (the same model exported to ONNX
+    Runtime, ``prelabel.onnx_encoder``). quantize: int8 dynamic quantisation in that runtime.
+    Use ``load_checked`` for anything but fp32 torch: it verifies the vectors first.
+    """
     path = resolve_model_path(name_or_path)
+    if runtime == "onnx":
+        from prelabel.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(name=name_or_path, path=path, device=pick_device(device),
+                           quantize=quantize)
+    if runtime != "torch":
+        raise ValidationError(f"unknown encoder runtime {runtime!r}; use one of "
+                              f"{', '.join(RUNTIMES)}", where="settings.runtime")
     return Encoder(name=name_or_path, path=path, device=pick_device(device), quantize=quantize)
 
 
@@ -128,20 +144,32 @@ PROBE_TEXTS = (
 )
 
 
-@lru_cache(maxsize=4)
-def load_checked_int8(name_or_path: str = DEFAULT_ENCODER, min_cosine: float = 0.999) -> Encoder:
-    """The int8 encoder if its embeddings stay within ``min_cosine`` of fp32 on probe texts,
-    else the fp32 encoder (with a warning): speed never silently costs quality."""
+def cosine_to_fp32(candidate: Encoder, name_or_path: str = DEFAULT_ENCODER) -> np.ndarray:
+    """Cosine (len(PROBE_TEXTS),) between ``candidate``'s vectors and fp32 torch's."""
+    fp32 = load_encoder(name_or_path, "cpu")
+    texts = list(PROBE_TEXTS)
+    return (fp32.encode(texts) * candidate.encode(texts)).sum(axis=1)
+
+
+@lru_cache(maxsize=8)
+def load_checked(name_or_path: str = DEFAULT_ENCODER, runtime: str = "torch",
+                 quantize: bool = False, device: str = "auto",
+                 min_cosine: float = 0.999) -> Encoder:
+    """The encoder in ``runtime`` (int8 if ``quantize``) if its vectors stay within
+    ``min_cosine`` of fp32 torch on probe texts, else fp32 torch with a warning: speed never
+    silently costs quality. fp32 torch itself is returned unchecked."""
     import warnings
 
-    fp32 = load_encoder(name_or_path, "cpu")
-    int8 = load_encoder(name_or_path, "cpu", quantize=True)
-    cos = (fp32.encode(list(PROBE_TEXTS)) * int8.encode(list(PROBE_TEXTS))).sum(axis=1)
+    if runtime == "torch" and not quantize:
+        return load_encoder(name_or_path, device)
+    candidate = load_encoder(name_or_path, device, quantize=quantize, runtime=runtime)
+    cos = cosine_to_fp32(candidate, name_or_path)
     if float(cos.min()) >= min_cosine:
-        return int8
-    warnings.warn(f"int8 embeddings drift to cosine {cos.min():.4f} < {min_cosine} from fp32; "
-                  "using fp32", stacklevel=2)
-    return fp32
+        return candidate
+    what = f"{runtime}{' int8' if quantize else ''}"
+    warnings.warn(f"{what} embeddings drift to cosine {cos.min():.4f} < {min_cosine} from fp32 "
+                  "torch; using fp32 torch", stacklevel=2)
+    return load_encoder(name_or_path, device)
 
 
 def text_digest(texts: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from labelloop.progress import Progress, silent
 from labelloop.settings import Settings
 from prelabel.cache import embed_items
-from prelabel.encoders import Encoder, load_checked_int8, load_encoder
+from prelabel.encoders import Encoder, load_checked
 from prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
 from store.models import Item, ModelVersion, Prediction, Project
 
@@ -31,9 +31,8 @@ class PrelabelReport:
 
 
 def encoder_for(settings: Settings) -> Encoder:
-    if settings.quantize:
-        return load_checked_int8(settings.encoder)
-    return load_encoder(settings.encoder, settings.device)
+    """The encoder ``settings`` ask for: runtime and int8 only where they keep fp32's vectors."""
+    return load_checked(settings.encoder, settings.runtime, settings.quantize, settings.device)
 
 
 def zero_shot_head(project: Project, encoder: Encoder) -> ZeroShotHead:

@@ -13,6 +13,16 @@ from labelloop.projects import create_project
 from labelloop.settings import Settings
 from store.db import open_session
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache(tmp_path_factory):
+    """ONNX exports made by tests go to a temporary folder, not the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LABELLOOP_ONNX_CACHE", str(tmp_path_factory.mktemp("onnx")))
+    yield
+    mp.undo()
+
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LABELS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "pin_blocked",
           "top_up_limits", "cancel_transfer", "age_limit", "change_pin"]
