@@ -28,6 +28,8 @@ class ProjectCreate(BaseModel):
     critical_overlap: int = Field(default=2, ge=1, le=10)
     confidence_threshold: float = Field(default=0.9, ge=0, le=1)
     audit_share: float = Field(default=0.05, ge=0, le=1)
+    calibration_share: float = Field(default=0.1, ge=0, le=0.5, description="Share of each "
+                                     "batch drawn at random: the auto-accept calibration sample")
     target_accuracy: float = Field(default=0.98, ge=0, le=1)
     min_agreement: float = Field(default=0.6, ge=-1, le=1)
     min_kappa: float | None = Field(default=None, ge=-1, le=1)
@@ -50,6 +52,7 @@ class ProjectOut(BaseModel):
     critical_overlap: int
     confidence_threshold: float
     audit_share: float
+    calibration_share: float
     target_accuracy: float
     min_agreement: float
     min_kappa: float | None = None

@@ -63,7 +63,7 @@ def create_project_cmd(
     labels: Annotated[str, typer.Option(help="Comma-separated labels, or @file.json")],
     critical: Annotated[str, typer.Option(help="Comma-separated safety-critical labels")] = "",
     overlap: int = 1, critical_overlap: int = 2, confidence_threshold: float = 0.9,
-    audit_share: float = 0.05, min_agreement: float = 0.6,
+    audit_share: float = 0.05, calibration_share: float = 0.1, min_agreement: float = 0.6,
     min_kappa: Annotated[float | None, typer.Option(help="Gate bar (off if unset)")] = None,
     min_gold_accuracy: Annotated[float | None, typer.Option(help="Gate bar")] = None,
     max_error_rate: Annotated[float | None, typer.Option(help="Gate bar")] = None,
@@ -81,7 +81,8 @@ def create_project_cmd(
             p = create_project(s, name, names, critical_labels=crit, overlap=overlap,
                                critical_overlap=critical_overlap,
                                confidence_threshold=confidence_threshold,
-                               audit_share=audit_share, min_agreement=min_agreement,
+                               audit_share=audit_share, calibration_share=calibration_share,
+                               min_agreement=min_agreement,
                                min_kappa=min_kappa, min_gold_accuracy=min_gold_accuracy,
                                max_error_rate=max_error_rate, gold_share=gold_share,
                                gold_min_accuracy=gold_min_accuracy)

@@ -11,11 +11,12 @@ from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from store.models import Project
 
 TUNABLE = ("overlap", "critical_overlap", "confidence_threshold", "critical_plausibility",
-           "audit_share", "target_accuracy", "min_agreement", "min_kappa", "min_gold_accuracy",
-           "max_error_rate", "gold_share", "gold_min_accuracy")
+           "audit_share", "calibration_share", "target_accuracy", "min_agreement", "min_kappa",
+           "min_gold_accuracy", "max_error_rate", "gold_share", "gold_min_accuracy")
 # knob -> the closed interval it must lie in (None leaves an optional gate bar off)
 _RANGES = {"confidence_threshold": (-1.0, 1.0), "critical_plausibility": (-1.0, 1.0),
            "audit_share": (-1.0, 1.0), "target_accuracy": (-1.0, 1.0),
+           "calibration_share": (0.0, 0.5),
            "min_agreement": (-1.0, 1.0), "min_kappa": (-1.0, 1.0),
            "min_gold_accuracy": (0.0, 1.0), "max_error_rate": (0.0, 1.0),
            # a gold share above one half would make most of a person's work a test

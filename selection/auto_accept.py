@@ -38,6 +38,7 @@ class Thresholds:
     target: float = 0.98
     confidence_level: float = 0.95
     method: str = "clopper-pearson"
+    temperature: float = 1.0  # thresholds compare softmax(log p / T), the calibrated confidence
 
     def for_classes(self, predicted: np.ndarray) -> np.ndarray:
         """(n,) int predicted classes -> (n,) float thresholds."""
@@ -123,6 +124,118 @@ def calibrate_thresholds(confidence: np.ndarray, predicted: np.ndarray, correct:
                       confidence_level=confidence_level)
 
 
+def temperature_scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log(probs) / T): (n, c) probabilities recalibrated by temperature ``T`` > 0."""
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ValidationError(f"temperature must be a positive number, got {temperature}",
+                              where="temperature")
+    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    out = np.exp(z)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _lowest_point(confidence: np.ndarray, correct: np.ndarray, target: float) -> float:
+    """Lowest t with accuracy{confidence >= t} >= target (point estimate), else ``NEVER``."""
+    if len(confidence) == 0:
+        return NEVER
+    order = np.argsort(-confidence, kind="stable")
+    conf = confidence[order]
+    running = np.cumsum(correct[order]) / np.arange(1, len(conf) + 1)
+    passing = np.flatnonzero(np.r_[conf[1:] != conf[:-1], True] & (running >= target))
+    return NEVER if passing.size == 0 else float(conf[passing[-1]])
+
+
+def _lowest_estimated(calibrated: np.ndarray, target: float) -> float:
+    """Lowest t with mean(calibrated[calibrated >= t]) >= target, else ``NEVER``."""
+    if len(calibrated) == 0:
+        return NEVER
+    conf = np.sort(calibrated)[::-1]
+    running = np.cumsum(conf) / np.arange(1, len(conf) + 1)
+    cut = np.r_[conf[1:] != conf[:-1], True]  # ties go in together
+    passing = np.flatnonzero(cut & (running >= target))
+    return NEVER if passing.size == 0 else float(conf[passing[-1]])
+
+
+def estimated_thresholds(pool_probs: np.ndarray, temperature: float, critical: np.ndarray,
+                         target: float = 0.98, plausibility: float = 0.2,
+                         min_per_class: int = 1) -> Thresholds:
+    """Thresholds from the pool's own calibrated confidence ("pool-estimate").
+
+    pool_probs: (n, c) the model's probabilities on the unlabeled pool; ``temperature`` was
+    fitted on held-out human labels of a *random* calibration sample (uncertainty-picked items
+    are harder than the pool and bias any estimate taken from them). The expected accuracy
+    of the items accepted at threshold t is the mean calibrated confidence of the pool items
+    above t (thresholds are on the calibrated scale and carry ``temperature``); the global
+    threshold is the lowest t where that mean reaches ``target``, and so
+    is each class's, over the pool items predicted as that class (classes with fewer than
+    ``min_per_class`` of them use the global one). Safety-critical items are left
+    out: they are never accepted. Every accepted group meets ``target`` in expectation, so
+    their union does; audits (``tighten``) check the promise on fresh human labels.
+    """
+    probs = np.asarray(pool_probs, dtype=np.float64)
+    if probs.ndim != 2:
+        raise ValidationError(f"pool_probs must be (n, c), got shape {probs.shape}",
+                              where="pool_probs")
+    if not 0.0 < target < 1.0:
+        raise ValidationError(f"target must be in (0, 1), got {target}", where="target")
+    keep = ~critical_mask(probs, critical, plausibility)
+    probs = probs[keep]
+    pred = probs.argmax(axis=1)
+    cal = temperature_scaled(probs, temperature)[np.arange(len(pred)), pred]
+    global_t = _lowest_estimated(cal, target)
+    per_class = {int(c): _lowest_estimated(cal[pred == c], target)
+                 for c in np.unique(pred) if (pred == c).sum() >= min_per_class}
+    return Thresholds(global_threshold=global_t, per_class=per_class, target=target,
+                      method="pool-estimate", temperature=float(temperature))
+
+
+def pool_estimate(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarray,
+                  critical: np.ndarray, target: float = 0.98, plausibility: float = 0.2,
+                  ) -> tuple[Thresholds, dict[str, object]]:
+    """Thresholds from the pool's calibrated confidence, checked on the calibration rows.
+
+    pool_probs: (m, c) the model on the unlabeled pool; cal_probs: (n, c) out-of-fold
+    probabilities of a random calibration sample with labels cal_y (n,). The temperature is
+    fitted on the calibration rows (``prelabel.calibration.fit_temperature``), the thresholds
+    by ``estimated_thresholds``, then raised where needed so that the calibration rows they
+    accept are at least ``target`` accurate too (point estimate: a temperature cannot model
+    a noise floor, these human-labeled random rows can). If even the upper Clopper-Pearson
+    bound of the accepted rows' accuracy is below ``target``, auto-accept is off. Returns
+    the thresholds and the check ({"calibration_check": {n, correct, interval, share},
+    "pool_share_estimated"}).
+    """
+    from prelabel.calibration import fit_temperature
+
+    cal_probs = np.asarray(cal_probs, dtype=np.float64)
+    cal_y = np.asarray(cal_y, dtype=np.int64)
+    if len(cal_y) == 0 or cal_probs.shape != (len(cal_y), np.shape(pool_probs)[1]):
+        raise ValidationError(f"calibration rows must be (n >= 1, {np.shape(pool_probs)[1]}) "
+                              f"probabilities with one label each, got {cal_probs.shape} and "
+                              f"{len(cal_y)} labels", where="calibration")
+    temperature = fit_temperature(np.log(np.clip(cal_probs, 1e-12, 1.0)), cal_y)
+    t = estimated_thresholds(pool_probs, temperature, critical, target, plausibility)
+    # The calibration rows are a random sample of the pool, labeled by people: thresholds
+    # must also keep the promise on them (point estimate), or rise until they do. A
+    # temperature cannot express a noise floor (labels that disagree with even the surest
+    # predictions); these rows can.
+    keep = ~critical_mask(cal_probs, critical, plausibility)
+    cal_pred = cal_probs.argmax(axis=1)
+    cal_conf = temperature_scaled(cal_probs, temperature)[np.arange(len(cal_y)), cal_pred]
+    floor = _lowest_point(cal_conf[keep], (cal_pred == cal_y)[keep], target)
+    t = replace(t, global_threshold=max(t.global_threshold, floor),
+                per_class={c: max(v, floor) for c, v in t.per_class.items()})
+    accepted = auto_accept_mask(cal_probs, t, critical, plausibility)
+    n = int(accepted.sum())
+    correct = int((cal_pred[accepted] == cal_y[accepted]).sum())
+    low, high = audit_interval(correct, n, t.confidence_level)
+    pool_share = float(auto_accept_mask(pool_probs, t, critical, plausibility).mean()) \
+        if len(pool_probs) else 0.0
+    return t, {"calibration_check": {"n": n, "correct": correct, "interval": [low, high],
+                                     "share": n / len(cal_y)},
+               "pool_share_estimated": pool_share}
+
+
 def tighten(thresholds: Thresholds, audit_correct: int, audit_n: int,
             target: float | None = None) -> Thresholds:
     """New thresholds after a human audit of ``audit_n`` auto-accepted items.
@@ -167,9 +280,10 @@ def auto_accept_mask(probs: np.ndarray, thresholds: Thresholds, critical: np.nda
                      plausibility: float = 0.2) -> np.ndarray:
     """(n, c) probabilities -> (n,) bool: True where the prediction may be auto-accepted.
 
-    Never auto-accepted, whatever the confidence: a prediction of a safety-critical class
-    (``critical``, int class indices), or any item where a critical class has probability
-    >= ``plausibility``.
+    Confidence is calibrated by ``thresholds.temperature`` first (the scale the thresholds
+    were set on). Never auto-accepted, whatever the confidence: a prediction of a
+    safety-critical class (``critical``, int class indices), or any item where a critical
+    class has probability >= ``plausibility``.
     """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2:
@@ -181,7 +295,9 @@ def auto_accept_mask(probs: np.ndarray, thresholds: Thresholds, critical: np.nda
     if len(probs) == 0:
         return np.zeros(0, dtype=bool)
     pred = probs.argmax(axis=1)
-    conf = probs[np.arange(len(probs)), pred]
+    scaled = probs if thresholds.temperature == 1.0 else \
+        temperature_scaled(probs, thresholds.temperature)
+    conf = scaled[np.arange(len(probs)), pred]
     return (conf >= thresholds.for_classes(pred)) & ~critical_mask(probs, critical,
                                                                     plausibility)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from selection.auto_accept import NEVER, Thresholds, calibrate_thresholds, tighten
+from selection.auto_accept import NEVER, Thresholds, calibrate_thresholds, pool_estimate, tighten
 from store.models import ModelVersion, Project
 
 
@@ -21,7 +21,7 @@ def thresholds_to_json(t: Thresholds, labels: list[str], n: int) -> dict[str, An
     return {"global": t.global_threshold, "per_class": {labels[c]: v for c, v in
                                                          t.per_class.items()},
             "target": t.target, "confidence_level": t.confidence_level, "method": t.method,
-            "n_calibration": n, "audits": []}
+            "temperature": t.temperature, "n_calibration": n, "audits": []}
 
 
 def thresholds_from_json(data: dict[str, Any], labels: list[str]) -> Thresholds:
@@ -30,7 +30,9 @@ def thresholds_from_json(data: dict[str, Any], labels: list[str]) -> Thresholds:
                       per_class={index[lb]: float(v) for lb, v in data["per_class"].items()
                                  if lb in index},
                       target=float(data["target"]),
-                      confidence_level=float(data["confidence_level"]))
+                      confidence_level=float(data["confidence_level"]),
+                      method=str(data.get("method", "clopper-pearson")),
+                      temperature=float(data.get("temperature", 1.0)))
 
 
 def calibrate_for_model(probs: np.ndarray, y: np.ndarray, project: Project) -> dict[str, Any]:
@@ -39,6 +41,17 @@ def calibrate_for_model(probs: np.ndarray, y: np.ndarray, project: Project) -> d
     conf = probs[np.arange(len(pred)), pred]
     t = calibrate_thresholds(conf, pred, pred == y, target=project.target_accuracy)
     return thresholds_to_json(t, list(project.labels), len(y))
+
+
+def estimate_for_model(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarray,
+                       project: Project) -> dict[str, Any]:
+    """``selection.auto_accept.pool_estimate`` with the project's target and critical labels,
+    as the JSON stored on the model version."""
+    index = {lb: i for i, lb in enumerate(project.labels)}
+    critical = np.array([index[c] for c in project.critical_labels], dtype=int)
+    t, check = pool_estimate(pool_probs, cal_probs, cal_y, critical, project.target_accuracy,
+                             project.critical_plausibility)
+    return {**thresholds_to_json(t, list(project.labels), len(cal_y)), **check}
 
 
 def model_thresholds(model: ModelVersion, project: Project) -> Thresholds | None:
@@ -60,7 +73,8 @@ def record_audit(session: Session, project: Project, model: ModelVersion | None,
         return None
     before = thresholds_from_json(data, list(project.labels))
     after = tighten(before, correct, n, project.target_accuracy)
-    new = thresholds_to_json(after, list(project.labels), data.get("n_calibration", 0))
+    new = {**data, **thresholds_to_json(after, list(project.labels),
+                                        data.get("n_calibration", 0))}
     new["audits"] = [*data.get("audits", []), {
         "batch_id": batch_id, "correct": correct, "n": n,
         "tightened": after != before, "stopped": after.global_threshold >= NEVER}]

@@ -9,6 +9,11 @@ Rules, in order (the first that applies wins):
 3. otherwise an auto-accept candidate; a random ``audit_share`` of candidates still goes to
    humans (reason ``audit``, at least two annotators) so the auto-accepted labels' real
    accuracy is measured.
+
+Besides, ``n_calibration`` items drawn uniformly from the non-critical pool go to humans
+(reason ``calibration``): an unbiased sample on which the next model's confidence is
+calibrated (uncertainty-picked items are harder than the pool, see
+``selection.auto_accept.estimated_thresholds``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ SAFETY_CRITICAL = "safety-critical"
 LOW_CONFIDENCE = "low-confidence"
 AUDIT = "audit"
 AUTO_ACCEPT = "auto-accept"
+CALIBRATION = "calibration"
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class RoutingPolicy:
 
 @dataclass(frozen=True)
 class Routes:
-    reason: np.ndarray  # (n,) str: one of the four reasons above
+    reason: np.ndarray  # (n,) str: one of the five reasons above
     required: np.ndarray  # (n,) int: annotators needed (0 for auto-accept)
 
     @property
@@ -45,7 +51,8 @@ class Routes:
         return self.reason != AUTO_ACCEPT
 
 
-def route(probs: np.ndarray, policy: RoutingPolicy, rng: np.random.Generator) -> Routes:
+def route(probs: np.ndarray, policy: RoutingPolicy, rng: np.random.Generator,
+          n_calibration: int = 0) -> Routes:
     """probs: (n, n_labels) -> a reason and a head-count per item."""
     n = probs.shape[0]
     critical = critical_mask(probs, policy.critical, policy.critical_plausibility)
@@ -59,6 +66,9 @@ def route(probs: np.ndarray, policy: RoutingPolicy, rng: np.random.Generator) ->
     if cand_idx.size and policy.audit_share > 0:
         n_audit = max(1, int(round(policy.audit_share * cand_idx.size)))
         reason[rng.choice(cand_idx, size=min(n_audit, cand_idx.size), replace=False)] = AUDIT
+    free = np.flatnonzero((reason == LOW_CONFIDENCE) | (reason == AUTO_ACCEPT))
+    if n_calibration > 0 and free.size:
+        reason[rng.choice(free, size=min(n_calibration, free.size), replace=False)] = CALIBRATION
     required = np.where(critical, policy.critical_overlap, policy.overlap)
     # An audit measures the model, so one annotator's own error rate must not swamp it:
     # audits get at least two people, like critical items.

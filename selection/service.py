@@ -16,7 +16,7 @@ from labelloop.settings import Settings
 from prelabel.cache import embed_items
 from prelabel.service import active_model, encoder_for, pool_predictions, prelabel_project
 from selection.calibration import model_thresholds
-from selection.routing import AUDIT, AUTO_ACCEPT, RoutingPolicy, route
+from selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, RoutingPolicy, route
 from selection.strategies import Pool, get_strategy
 from store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
 
@@ -72,8 +72,10 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     Every unlabeled pool item is routed (see ``selection.routing``). Confident, non-critical
     items are auto-accepted into this batch (only once a trained classifier with calibrated
     thresholds pre-labels: zero-shot confidence is not trusted), an audit share of them
-    becomes human tasks, and ``size`` more items are picked by ``strategy`` among the items
-    routed to humans.
+    becomes human tasks, and ``size`` more items go to humans: a random
+    ``project.calibration_share`` of them drawn uniformly from the non-critical pool (the
+    unbiased sample the next model's auto-accept thresholds are calibrated on), the rest
+    picked by ``strategy`` among the items routed to humans.
     """
     if size < 1:
         raise ValidationError(f"batch size must be at least 1, got {size}", where="size")
@@ -91,7 +93,9 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     policy = routing_policy(project, model, allow_auto=auto_accept)
-    routes = route(probs, policy, rng)
+    # The random calibration sample is part of the batch's ``size``, not on top of it.
+    n_calibration = min(size - 1, int(round(project.calibration_share * size)))
+    routes = route(probs, policy, rng, n_calibration=n_calibration)
 
     batch = Batch(project_id=project.id, strategy=strategy, model_version_id=model.id,
                   guideline_version=project.guideline_version)
@@ -100,7 +104,9 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     auto = np.flatnonzero(routes.reason == AUTO_ACCEPT)
     _auto_accept(session, batch, project, [ids[i] for i in auto], probs[auto])
     audit = np.flatnonzero(routes.reason == AUDIT)
-    human = np.flatnonzero(routes.human & (routes.reason != AUDIT))
+    calibration = np.flatnonzero(routes.reason == CALIBRATION)
+    human = np.flatnonzero(routes.human & (routes.reason != AUDIT) &
+                           (routes.reason != CALIBRATION))
 
     picked = np.zeros(0, dtype=int)
     if human.size:
@@ -117,9 +123,9 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         cold = model.kind == "zero-shot" and strategy == "default"
         pool = Pool(probs=None if cold else probs[human], embeddings=vectors,
                     labeled_embeddings=labeled, class_boost=boost)
-        picked = human[chooser.select(pool, min(size, human.size), rng)]
+        picked = human[chooser.select(pool, min(size - calibration.size, human.size), rng)]
     seconds = time.perf_counter() - start
-    order = np.concatenate([picked, audit])
+    order = np.concatenate([picked, calibration, audit])
     for rank, i in enumerate(order):
         top = int(np.argmax(probs[i]))
         session.add(Task(batch_id=batch.id, item_id=ids[i], reason=str(routes.reason[i]),

@@ -50,6 +50,8 @@ class Project(Base):
     confidence_threshold: Mapped[float] = mapped_column(Float, default=0.9)
     critical_plausibility: Mapped[float] = mapped_column(Float, default=0.2)
     audit_share: Mapped[float] = mapped_column(Float, default=0.05)
+    # Share of each batch drawn uniformly from the pool: the unbiased calibration sample.
+    calibration_share: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
     target_accuracy: Mapped[float] = mapped_column(Float, default=0.98)
     min_agreement: Mapped[float] = mapped_column(Float, default=0.6)
     # Further gate bars (None: bar off) and the gold-item knobs.

@@ -19,7 +19,9 @@ from labelloop.settings import Settings
 from prelabel.cache import embed_items
 from prelabel.heads import ClassifierHead
 from prelabel.service import encoder_for
-from selection.calibration import calibrate_for_model
+from selection.calibration import calibrate_for_model, estimate_for_model
+from selection.routing import CALIBRATION
+from selection.service import unlabeled_pool
 from store.models import DatasetVersion, Item, ModelVersion, Project
 from training.metrics import evaluate_predictions
 from training.tracking import (
@@ -59,7 +61,7 @@ def train_model(session: Session, project: Project, settings: Settings, *,
                               seed=seed)
     fit_seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"n_train": len(records), "fit_seconds": fit_seconds}
-    auto = _calibrate_auto_accept(project, records, x, c, seed)
+    auto = _calibrate_auto_accept(session, project, settings, records, x, head, c, seed)
     if auto is not None:
         metrics["auto_accept"] = auto
     eval_records: list[dict[str, Any]] = []
@@ -88,29 +90,53 @@ def train_model(session: Session, project: Project, settings: Settings, *,
 
 
 HUMAN_ORIGINS = ("human", "reviewed", "given")
+MIN_CALIBRATION = 50  # random calibration rows needed before the pool estimate is trusted
+MAX_POOL_SAMPLE = 200_000  # the pool estimate is a mean: a uniform sample of this size will do
 
 
-def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: np.ndarray,
+def _calibrate_auto_accept(session: Session, project: Project, settings: Settings,
+                           records: list[dict[str, Any]], x: np.ndarray, head: ClassifierHead,
                            c: float, seed: int, folds: int = 5) -> dict[str, Any] | None:
     """Auto-accept thresholds from out-of-fold predictions on human-verified rows only
-    (auto-accepted rows would grade the model with its own answers)."""
+    (auto-accepted rows would grade the model with its own answers).
+
+    With at least ``MIN_CALIBRATION`` rows from the random calibration sample (lineage reason
+    "calibration"), a temperature is fitted on their out-of-fold predictions and the
+    thresholds come from the pool's calibrated confidence (``estimated_thresholds``); the
+    calibration rows themselves are the check (their accepted share and accuracy are stored,
+    and an upper bound below target switches auto-accept off). With fewer, every human row
+    counts and thresholds must pass a Clopper-Pearson lower bound on them: uncertainty-picked
+    rows are harder than the pool, so this is safe and strict (often "never").
+    """
     from sklearn.model_selection import KFold
 
     human = np.array([r["lineage"].get("origin") in HUMAN_ORIGINS for r in records])
     if human.sum() < 50:
         return None
     xh = x[human]
-    labels = [r["label"] for r, h in zip(records, human, strict=True) if h]
+    kept = [r for r, h in zip(records, human, strict=True) if h]
+    labels = [r["label"] for r in kept]
     index = {lb: i for i, lb in enumerate(project.labels)}
     y = np.array([index[lb] for lb in labels])
     oof = np.zeros((len(y), len(project.labels)))
     for fit_idx, held_idx in KFold(folds, shuffle=True, random_state=seed).split(xh):
         if len({labels[i] for i in fit_idx}) < 2:
             return None
-        head = ClassifierHead.fit(list(project.labels), xh[fit_idx],
+        fold = ClassifierHead.fit(list(project.labels), xh[fit_idx],
                                   [labels[i] for i in fit_idx], c=c, seed=seed)
-        oof[held_idx] = head.predict_proba(xh[held_idx])
-    return calibrate_for_model(oof, y, project)
+        oof[held_idx] = fold.predict_proba(xh[held_idx])
+    random_rows = np.array([r["lineage"].get("reason") == CALIBRATION for r in kept])
+    if random_rows.sum() < MIN_CALIBRATION:
+        return calibrate_for_model(oof, y, project)
+    pool = unlabeled_pool(session, project)
+    if not pool:
+        return calibrate_for_model(oof, y, project)
+    if len(pool) > MAX_POOL_SAMPLE:
+        rng = np.random.default_rng(seed)
+        pool = [pool[i] for i in np.sort(rng.choice(len(pool), MAX_POOL_SAMPLE, replace=False))]
+    pool_probs = head.predict_proba(embed_items(session, pool, encoder_for(settings),
+                                                batch_size=settings.embed_batch_size))
+    return estimate_for_model(pool_probs, oof[random_rows], y[random_rows], project)
 
 
 def _log_run(model: ModelVersion, project: Project, settings: Settings, head: ClassifierHead,

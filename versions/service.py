@@ -24,6 +24,7 @@ from store.models import (
     Item,
     ModelVersion,
     Project,
+    Task,
 )
 
 GATED_OK = ("passed", "resolved")
@@ -45,6 +46,9 @@ def _train_rows(session: Session, project: Project) -> list[tuple[Item, str, dic
          .join(FinalLabel, FinalLabel.item_id == Item.id)
          .outerjoin(Batch, Batch.id == FinalLabel.batch_id)
          .where(Item.project_id == project.id, Item.split == "pool"))
+    reasons = {(b, i): r for b, i, r in session.execute(
+        select(Task.batch_id, Task.item_id, Task.reason).join(Batch, Batch.id == Task.batch_id)
+        .where(Batch.project_id == project.id))}
     out = []
     labeled: set[int] = set()
     for item, final, batch in session.execute(q):
@@ -54,6 +58,8 @@ def _train_rows(session: Session, project: Project) -> list[tuple[Item, str, dic
         out.append((item, final.label, {
             "origin": final.origin, "batch_id": final.batch_id,
             "batch_status": batch.status if batch else None,
+            # why a person saw it: calibration rows are the unbiased sample auto-accept uses
+            "reason": reasons.get((final.batch_id, item.id)),
             "annotators": final.annotators, "agreement": final.agreement,
             "posterior": final.posterior, "guideline_version": final.guideline_version,
             "prelabel_model": models.get(final.model_version_id or -1)}))

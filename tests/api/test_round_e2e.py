@@ -41,7 +41,8 @@ def test_full_round_over_http(client, settings, tmp_path):
                            params={"annotator": annotator, "limit": 100}).json()
         for t in tasks:
             assert t["prelabel"] in LABELS and t["reason"] in ("safety-critical",
-                                                                "low-confidence")
+                                                                "low-confidence",
+                                                                "calibration")
             r = client.post(f"/tasks/{t['task_id']}/annotations",
                             json={"annotator": annotator, "label": truth[content_hash(t["text"])],
                                   "seconds_spent": 3.5})
@@ -79,6 +80,10 @@ def test_full_round_over_http(client, settings, tmp_path):
     assert {"source", "annotators", "guideline_version", "prelabel_model",
             "batch_id", "licence"} <= set(lineage)
     assert lineage["prelabel_model"].startswith("zero-shot/")
+    # why each row reached a person; 10% of the batch is the random calibration sample
+    reasons = [r["lineage"]["reason"] for r in rows]
+    assert set(reasons) <= {"safety-critical", "low-confidence", "calibration"}
+    assert reasons.count("calibration") == 4
 
     # The trained model is now the pre-labeler of the next round.
     nxt = client.post("/projects/bank/batches", json={"size": 20, "seed": 2}).json()

@@ -12,6 +12,8 @@ from selection.auto_accept import (
     audit_interval,
     auto_accept_mask,
     calibrate_thresholds,
+    estimated_thresholds,
+    pool_estimate,
     tighten,
 )
 
@@ -97,3 +99,54 @@ def test_mask_uses_per_class_thresholds_and_checks_input() -> None:
         auto_accept_mask(probs, t, np.array([3]))
     with pytest.raises(ValidationError):
         calibrate_thresholds(np.array([0.5, 1.5]), np.array([0, 1]), np.array([True, True]))
+
+
+def _overconfident_pool(rng: np.random.Generator, n: int, sharpen: float,
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4) model probs softmax(sharpen * z) with truth drawn from softmax(z): the model's
+    confidence is off by temperature ``sharpen`` (> 1: overconfident)."""
+    z = rng.normal(0.0, 2.5, (n, 4))
+    z[:, 0] += rng.uniform(0, 6, n)
+    true_p = np.exp(z - z.max(1, keepdims=True))
+    true_p /= true_p.sum(1, keepdims=True)
+    y = np.array([rng.choice(4, p=p) for p in true_p])
+    model = np.exp(sharpen * (z - z.max(1, keepdims=True)))
+    return model / model.sum(1, keepdims=True), y
+
+
+@pytest.mark.parametrize(("seed", "sharpen"), [(0, 2.0), (1, 0.5), (2, 1.0)])
+def test_pool_estimate_keeps_the_promise_whatever_the_model_calibration(seed, sharpen) -> None:
+    rng = np.random.default_rng(seed)
+    pool, pool_y = _overconfident_pool(rng, 40_000, sharpen)
+    cal, cal_y = _overconfident_pool(rng, 400, sharpen)  # the random calibration sample
+    thresholds, check = pool_estimate(pool, cal, cal_y, critical=np.array([], int), target=0.98)
+    assert thresholds.method == "pool-estimate"
+    assert abs(thresholds.temperature - sharpen) < 0.35 * sharpen  # T undoes the sharpening
+    accepted = auto_accept_mask(pool, thresholds, np.array([], int))
+    assert accepted.mean() > 0.2  # a useful share...
+    assert (pool.argmax(1) == pool_y)[accepted].mean() >= 0.97  # ...near the promise
+    assert abs(check["pool_share_estimated"] - accepted.mean()) < 1e-9
+    naive = auto_accept_mask(pool, Thresholds(global_threshold=0.98), np.array([], int))
+    if sharpen > 1:  # trusting raw confidence of an overconfident model breaks the promise
+        assert (pool.argmax(1) == pool_y)[naive].mean() < 0.97
+
+
+def test_pool_estimate_is_switched_off_by_a_calibration_sample_that_disagrees() -> None:
+    rng = np.random.default_rng(5)
+    pool, _ = _overconfident_pool(rng, 5000, 1.0)
+    cal, _ = _overconfident_pool(rng, 300, 1.0)
+    wrong = (cal.argmax(1) + 1) % 4  # every calibration label contradicts the model
+    thresholds, check = pool_estimate(pool, cal, wrong, critical=np.array([], int))
+    assert thresholds.global_threshold == NEVER or check["calibration_check"]["n"] == 0
+    assert not auto_accept_mask(pool, thresholds, np.array([], int)).any()
+    with pytest.raises(ValidationError, match="calibration rows"):
+        pool_estimate(pool, cal[:, :3], wrong, critical=np.array([], int))
+
+
+def test_estimated_thresholds_leave_critical_items_out() -> None:
+    rng = np.random.default_rng(7)
+    pool, _ = _overconfident_pool(rng, 5000, 1.0)
+    pool = pool[:, [1, 0, 2, 3]]  # class 1 is now the confident one
+    t = estimated_thresholds(pool, 1.0, critical=np.array([1]), target=0.9)
+    assert 1 not in t.per_class
+    assert not auto_accept_mask(pool, t, np.array([1]))[pool.argmax(1) == 1].any()

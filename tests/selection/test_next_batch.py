@@ -62,4 +62,6 @@ def test_zero_shot_never_auto_accepts_and_unknown_strategy(settings, project_nam
         ingest_file(s, p, pool_csv, label_field=None)
         rep = next_batch(s, p, settings, size=15, seed=0)
     assert rep.n_auto_accepted == 0 and rep.n_tasks == 15
-    assert set(rep.reasons) <= {"safety-critical", "low-confidence"}
+    assert set(rep.reasons) <= {"safety-critical", "low-confidence", "calibration"}
+    # the project's calibration_share (0.1) of the batch is drawn at random: 2 of 15
+    assert rep.reasons.get("calibration") == 2

@@ -8,6 +8,7 @@ from selection.auto_accept import Thresholds
 from selection.routing import (
     AUDIT,
     AUTO_ACCEPT,
+    CALIBRATION,
     LOW_CONFIDENCE,
     SAFETY_CRITICAL,
     RoutingPolicy,
@@ -48,3 +49,17 @@ def test_audit_share_and_critical_never_auto_accepted():
     assert abs(n_audit / (n_auto + n_audit) - 0.1) < 0.005
     again = route(probs, policy(audit_share=0.1), np.random.default_rng(1))
     assert np.array_equal(again.reason, r.reason)  # seeded: reproducible
+
+
+def test_calibration_sample_is_uniform_over_the_non_critical_pool():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.full(3, 0.05), size=5000)
+    r = route(probs, policy(audit_share=0.05), np.random.default_rng(1), n_calibration=300)
+    cal = r.reason == CALIBRATION
+    critical = (probs.argmax(1) == 2) | (probs[:, 2] >= 0.2)
+    assert cal.sum() == 300 and not np.any(cal & critical)
+    assert r.required[cal].tolist() == [1] * 300
+    # uniform: confident and unsure items in the proportion the non-critical pool has them
+    confident = probs.max(1) >= 0.9
+    share_pool = confident[~critical].mean()
+    assert abs(confident[cal].mean() - share_pool) < 0.08

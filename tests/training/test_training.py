@@ -48,3 +48,44 @@ def test_mlflow_tracking_uri_env_is_honoured(monkeypatch, tmp_path):
     assert Settings(home=tmp_path).tracking_uri == "http://mlflow.internal:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert Settings(home=tmp_path).tracking_uri.startswith("sqlite:///")
+
+
+def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(settings,
+                                                                              project_name,
+                                                                              tmp_path):
+    """>= 50 rows from the random calibration sample: thresholds from the pool's calibrated
+    confidence ("pool-estimate"); fewer: the strict Clopper-Pearson fallback."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from prelabel.cache import embed_items
+    from prelabel.heads import ClassifierHead
+    from prelabel.service import encoder_for
+    from store.models import Item
+    from tests.conftest import LABELS, banking_rows, write_csv
+    from training.service import _calibrate_auto_accept
+
+    rows = banking_rows("train", LABELS, 60, seed=5)
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, write_csv(tmp_path / "l.csv", rows[:300]), label_field="category")
+        ingest_file(s, p, write_csv(tmp_path / "u.csv", rows[300:], fields=("text",)))
+        items = list(s.scalars(select(Item).where(Item.given_label.is_not(None))
+                              .order_by(Item.id)))
+        x = embed_items(s, items, encoder_for(settings))
+        head = ClassifierHead.fit(list(p.labels), x, [it.given_label for it in items])
+
+        def records(n_random: int) -> list[dict]:
+            return [{"item_id": it.id, "label": it.given_label,
+                     "lineage": {"origin": "human",
+                                 "reason": "calibration" if i < n_random else "low-confidence"}}
+                    for i, it in enumerate(items)]
+
+        estimated = _calibrate_auto_accept(s, p, settings, records(120), x, head, 10.0, 0)
+        strict = _calibrate_auto_accept(s, p, settings, records(40), x, head, 10.0, 0)
+    assert estimated["method"] == "pool-estimate" and estimated["n_calibration"] == 120
+    assert 0.0 < estimated["temperature"] < 10.0
+    check = estimated["calibration_check"]
+    assert check["n"] == 0 or check["correct"] / check["n"] >= 0.98  # the promise, on them
+    assert 0.0 <= estimated["pool_share_estimated"] <= 1.0
+    assert strict["method"] == "clopper-pearson" and strict["n_calibration"] == 300
