@@ -6,8 +6,9 @@ hidden column, retrain, and measure macro-F1 on a held-out stratified test split
 strategy trains the same classifier (``LogisticRegression(C=10, max_iter=1000)`` on the
 embeddings), sees the same split and the same seed set within a repeat, so the curves differ
 by selection alone. One extra row, ``default+self-training``, is the full pipeline: "default"
-selection and a model also trained on pool items it predicts with p >= 0.9 (pseudo-labels;
-only human labels are counted). Shapes: ``n`` items, ``d`` dimensions, ``c`` classes.
+selection and a model also trained on pool items it predicts with calibrated confidence
+>= 0.9 (pseudo-labels; only human labels are counted; see ``pseudo_labels``). Shapes: ``n``
+items, ``d`` dimensions, ``c`` classes.
 """
 
 from __future__ import annotations
@@ -301,6 +302,29 @@ def _evaluate(model: _Model, split: _Split) -> float:
                           average="macro", zero_division=0))
 
 
+def pseudo_labels(X_l: np.ndarray, y_l: np.ndarray, probs: np.ndarray, n_classes: int,  # noqa: N803
+                  threshold: float = PSEUDO_LABEL_THRESHOLD, folds: int = 3) -> np.ndarray:
+    """(n_unlabeled,) bool: pool items whose *calibrated* confidence is >= ``threshold``.
+
+    X_l (n_l, d), y_l (n_l,): the human labels; probs (n_unlabeled, c): the model trained on
+    them. The temperature is fitted on ``folds``-fold out-of-fold predictions of the human
+    labels, so 0.9 means "right 9 times in 10" whether the head is overconfident (few
+    classes) or underconfident (77 classes, where raw probabilities rarely reach 0.9).
+    """
+    from sklearn.model_selection import KFold
+
+    from prelabel.calibration import fit_temperature
+    from selection.auto_accept import temperature_scaled
+
+    temperature = 1.0
+    if len(y_l) >= 2 * folds:
+        oof = np.zeros((len(y_l), n_classes))
+        for fit_idx, held in KFold(folds, shuffle=True, random_state=0).split(X_l):
+            oof[held] = _fit(X_l[fit_idx], y_l[fit_idx], n_classes).probs(X_l[held])
+        temperature = fit_temperature(np.log(np.clip(oof, 1e-12, 1.0)), y_l)
+    return temperature_scaled(probs, temperature).max(axis=1) >= threshold
+
+
 def _train(split: _Split, labeled: np.ndarray, unlabeled: np.ndarray,
            self_training: bool) -> tuple[_Model, np.ndarray]:
     """Fit on the labeled rows (and, with self-training, confident pool predictions).
@@ -311,7 +335,7 @@ def _train(split: _Split, labeled: np.ndarray, unlabeled: np.ndarray,
     model = _fit(X_l, y_l, split.n_classes)
     probs = model.probs(split.X_train[unlabeled])
     if self_training:
-        sure = probs.max(axis=1) >= PSEUDO_LABEL_THRESHOLD
+        sure = pseudo_labels(X_l, y_l, probs, split.n_classes)
         if sure.any():
             X_p = np.vstack([X_l, split.X_train[unlabeled[sure]]])  # noqa: N806
             y_p = np.concatenate([y_l, probs[sure].argmax(axis=1)])

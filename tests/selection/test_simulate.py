@@ -122,3 +122,25 @@ def test_load_table_headerless_csv_with_joined_text_fields(tmp_path):
     table = load_table(path, "1+2", "0")
     assert table.texts == ["Stocks rally. Markets rose.", "Election. Votes counted."]
     assert list(table.labels) == ["3", "1"]
+
+
+def test_pseudo_labels_use_calibrated_confidence(banking: tuple) -> None:
+    """10 intents, 80 human labels: the LR head is underconfident (raw p rarely >= 0.9), the
+    calibrated confidence finds far more pool items to pseudo-label, and they are right; with
+    40 labels the out-of-fold calibration is too poor to trust, and nothing is taken."""
+    from selection.simulate import _fit, pseudo_labels
+
+    X, y, _ = banking  # noqa: N806
+    rng = np.random.default_rng(0)
+    labeled = rng.choice(len(y), 80, replace=False)
+    rest = np.setdiff1d(np.arange(len(y)), labeled)
+    probs = _fit(X[labeled], y[labeled], 10).probs(X[rest])
+    sure = pseudo_labels(X[labeled], y[labeled], probs, 10)
+    raw = probs.max(axis=1) >= 0.9
+    assert sure.sum() > max(20, 2 * raw.sum())
+    assert (probs[sure].argmax(axis=1) == y[rest][sure]).mean() >= 0.95
+    assert not pseudo_labels(X[labeled], y[labeled], probs, 10, threshold=1.01).any()
+    few = labeled[:40]
+    rest = np.setdiff1d(np.arange(len(y)), few)
+    probs = _fit(X[few], y[few], 10).probs(X[rest])
+    assert pseudo_labels(X[few], y[few], probs, 10).sum() <= (probs.max(axis=1) >= 0.9).sum()
