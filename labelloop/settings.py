@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         "Runtime; used only if its embeddings stay within cosine 0.999 of fp32 torch)")
     quantize: bool = Field(default=False, description="int8 dynamic quantisation in that "
                            "runtime; used only if its embeddings stay within cosine 0.999 of fp32")
+    self_training: bool = Field(default=False, description="Also train each model on pool "
+                                "items it labels with calibrated confidence >= "
+                                "pseudo_label_threshold (logged to MLflow as an input; never "
+                                "counted as human labels)")
+    pseudo_label_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
     embed_batch_size: int = 64
     max_text_chars: int = Field(default=20_000, description="Longer text fields are rejected")
     show_progress: bool = True

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.stats import beta
 
 from labelloop.errors import ValidationError
+from prelabel.calibration import fit_temperature, temperature_scaled
 
 NEVER = 1.01  # a threshold no probability reaches: auto-accept is off
 
@@ -124,17 +125,6 @@ def calibrate_thresholds(confidence: np.ndarray, predicted: np.ndarray, correct:
                       confidence_level=confidence_level)
 
 
-def temperature_scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log(probs) / T): (n, c) probabilities recalibrated by temperature ``T`` > 0."""
-    if not np.isfinite(temperature) or temperature <= 0:
-        raise ValidationError(f"temperature must be a positive number, got {temperature}",
-                              where="temperature")
-    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    out = np.exp(z)
-    return out / out.sum(axis=1, keepdims=True)
-
-
 def _lowest_point(confidence: np.ndarray, correct: np.ndarray, target: float) -> float:
     """Lowest t with accuracy{confidence >= t} >= target (point estimate), else ``NEVER``."""
     if len(confidence) == 0:
@@ -205,8 +195,6 @@ def pool_estimate(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarr
     the thresholds and the check ({"calibration_check": {n, correct, interval, share},
     "pool_share_estimated"}).
     """
-    from prelabel.calibration import fit_temperature
-
     cal_probs = np.asarray(cal_probs, dtype=np.float64)
     cal_y = np.asarray(cal_y, dtype=np.int64)
     if len(cal_y) == 0 or cal_probs.shape != (len(cal_y), np.shape(pool_probs)[1]):

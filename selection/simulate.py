@@ -313,16 +313,14 @@ def pseudo_labels(X_l: np.ndarray, y_l: np.ndarray, probs: np.ndarray, n_classes
     """
     from sklearn.model_selection import KFold
 
-    from prelabel.calibration import fit_temperature
-    from selection.auto_accept import temperature_scaled
+    from prelabel.calibration import confident_mask
 
-    temperature = 1.0
-    if len(y_l) >= 2 * folds:
-        oof = np.zeros((len(y_l), n_classes))
-        for fit_idx, held in KFold(folds, shuffle=True, random_state=0).split(X_l):
-            oof[held] = _fit(X_l[fit_idx], y_l[fit_idx], n_classes).probs(X_l[held])
-        temperature = fit_temperature(np.log(np.clip(oof, 1e-12, 1.0)), y_l)
-    return temperature_scaled(probs, temperature).max(axis=1) >= threshold
+    if len(y_l) < 2 * folds:
+        return probs.max(axis=1) >= threshold
+    oof = np.zeros((len(y_l), n_classes))
+    for fit_idx, held in KFold(folds, shuffle=True, random_state=0).split(X_l):
+        oof[held] = _fit(X_l[fit_idx], y_l[fit_idx], n_classes).probs(X_l[held])
+    return confident_mask(oof, y_l, probs, threshold)[0]
 
 
 def _train(split: _Split, labeled: np.ndarray, unlabeled: np.ndarray,

@@ -5,11 +5,14 @@ The new model becomes the project's active pre-labeler for the next round.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import sklearn
 from sqlalchemy.orm import Session
 
@@ -17,6 +20,7 @@ from labelloop.errors import ValidationError
 from labelloop.progress import Progress, silent
 from labelloop.settings import Settings
 from prelabel.cache import embed_items
+from prelabel.calibration import confident_mask
 from prelabel.heads import ClassifierHead
 from prelabel.service import encoder_for
 from selection.calibration import calibrate_for_model, estimate_for_model
@@ -59,9 +63,15 @@ def train_model(session: Session, project: Project, settings: Settings, *,
     x = _vectors(session, records, settings, progress, train.name)
     head = ClassifierHead.fit(list(project.labels), x, [r["label"] for r in records], c=c,
                               seed=seed)
+    pseudo: Pseudo | None = None
+    if settings.self_training:
+        head, pseudo = _self_train(session, project, settings, records, x, head, c, seed)
     fit_seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"n_train": len(records), "fit_seconds": fit_seconds}
-    auto = _calibrate_auto_accept(session, project, settings, records, x, head, c, seed)
+    if pseudo is not None:
+        metrics["self_training"] = pseudo.summary()
+    auto = _calibrate_auto_accept(session, project, settings, records, x, head, c, seed,
+                                  pseudo=pseudo)
     if auto is not None:
         metrics["auto_accept"] = auto
     eval_records: list[dict[str, Any]] = []
@@ -82,11 +92,75 @@ def train_model(session: Session, project: Project, settings: Settings, *,
                      f"model-{model.id}.joblib")
     model.artifact_path = str(path)
     _log_run(model, project, settings, head, train, records, evaluation, eval_records, metrics,
-             c)
+             c, pseudo)
     model.metrics = metrics
     project.active_model_id = model.id
     session.flush()
     return model
+
+
+@dataclass
+class Pseudo:
+    """Pool items the model labeled for itself (self-training): never counted as human."""
+
+    item_ids: list[int]
+    x: np.ndarray  # (n_pseudo, d)
+    labels: list[str]
+    temperature: float
+    threshold: float
+
+    def summary(self) -> dict[str, Any]:
+        return {"n_pseudo": len(self.labels), "threshold": self.threshold,
+                "temperature": self.temperature, "digest": self.digest()}
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for item_id, label in sorted(zip(self.item_ids, self.labels, strict=True)):
+            h.update(f"{item_id}\t{label}\n".encode())
+        return h.hexdigest()
+
+
+def _pool_vectors(session: Session, project: Project,
+                  settings: Settings) -> tuple[list[Item], np.ndarray]:
+    pool = unlabeled_pool(session, project)
+    if len(pool) > MAX_POOL_SAMPLE:  # estimates and pseudo-labels need a sample, not all
+        rng = np.random.default_rng(0)
+        pool = [pool[i] for i in np.sort(rng.choice(len(pool), MAX_POOL_SAMPLE, replace=False))]
+    return pool, embed_items(session, pool, encoder_for(settings),
+                             batch_size=settings.embed_batch_size)
+
+
+def _self_train(session: Session, project: Project, settings: Settings,
+                records: list[dict[str, Any]], x: np.ndarray, head: ClassifierHead, c: float,
+                seed: int, folds: int = 3) -> tuple[ClassifierHead, Pseudo | None]:
+    """Refit on the version's rows plus pool items the model labels with calibrated confidence
+    >= ``settings.pseudo_label_threshold`` (temperature on ``folds``-fold out-of-fold
+    predictions of the version's rows). Returns the new head and the pseudo-labels."""
+    from sklearn.model_selection import KFold
+
+    labels = [r["label"] for r in records]
+    pool, xp = _pool_vectors(session, project, settings)
+    if not pool or len(records) < 2 * folds:
+        return head, None
+    index = {lb: i for i, lb in enumerate(project.labels)}
+    oof = np.zeros((len(records), len(project.labels)))
+    for fit_idx, held in KFold(folds, shuffle=True, random_state=seed).split(x):
+        if len({labels[i] for i in fit_idx}) < 2:
+            return head, None
+        fold = ClassifierHead.fit(list(project.labels), x[fit_idx], [labels[i] for i in fit_idx],
+                                  c=c, seed=seed)
+        oof[held] = fold.predict_proba(x[held])
+    probs = head.predict_proba(xp)
+    sure, temperature = confident_mask(oof, np.array([index[lb] for lb in labels]), probs,
+                                       settings.pseudo_label_threshold)
+    if not sure.any():
+        return head, None
+    pseudo = Pseudo(item_ids=[pool[i].id for i in np.flatnonzero(sure)], x=xp[sure],
+                    labels=[project.labels[k] for k in probs[sure].argmax(axis=1)],
+                    temperature=temperature, threshold=settings.pseudo_label_threshold)
+    head = ClassifierHead.fit(list(project.labels), np.vstack([x, pseudo.x]),
+                              labels + pseudo.labels, c=c, seed=seed)
+    return head, pseudo
 
 
 HUMAN_ORIGINS = ("human", "reviewed", "given")
@@ -96,7 +170,8 @@ MAX_POOL_SAMPLE = 200_000  # the pool estimate is a mean: a uniform sample of th
 
 def _calibrate_auto_accept(session: Session, project: Project, settings: Settings,
                            records: list[dict[str, Any]], x: np.ndarray, head: ClassifierHead,
-                           c: float, seed: int, folds: int = 5) -> dict[str, Any] | None:
+                           c: float, seed: int, folds: int = 5,
+                           pseudo: Pseudo | None = None) -> dict[str, Any] | None:
     """Auto-accept thresholds from out-of-fold predictions on human-verified rows only
     (auto-accepted rows would grade the model with its own answers).
 
@@ -107,6 +182,9 @@ def _calibrate_auto_accept(session: Session, project: Project, settings: Setting
     and an upper bound below target switches auto-accept off). With fewer, every human row
     counts and thresholds must pass a Clopper-Pearson lower bound on them: uncertainty-picked
     rows are harder than the pool, so this is safe and strict (often "never").
+
+    With self-training, every fold model is trained the way the final one was (its rows plus
+    the pseudo-labels), so the out-of-fold confidence is that of the model that routes.
     """
     from sklearn.model_selection import KFold
 
@@ -122,27 +200,25 @@ def _calibrate_auto_accept(session: Session, project: Project, settings: Setting
     for fit_idx, held_idx in KFold(folds, shuffle=True, random_state=seed).split(xh):
         if len({labels[i] for i in fit_idx}) < 2:
             return None
-        fold = ClassifierHead.fit(list(project.labels), xh[fit_idx],
-                                  [labels[i] for i in fit_idx], c=c, seed=seed)
+        fit_x, fit_y = xh[fit_idx], [labels[i] for i in fit_idx]
+        if pseudo is not None:
+            fit_x, fit_y = np.vstack([fit_x, pseudo.x]), fit_y + pseudo.labels
+        fold = ClassifierHead.fit(list(project.labels), fit_x, fit_y, c=c, seed=seed)
         oof[held_idx] = fold.predict_proba(xh[held_idx])
     random_rows = np.array([r["lineage"].get("reason") == CALIBRATION for r in kept])
     if random_rows.sum() < MIN_CALIBRATION:
         return calibrate_for_model(oof, y, project)
-    pool = unlabeled_pool(session, project)
+    pool, xp = _pool_vectors(session, project, settings)
     if not pool:
         return calibrate_for_model(oof, y, project)
-    if len(pool) > MAX_POOL_SAMPLE:
-        rng = np.random.default_rng(seed)
-        pool = [pool[i] for i in np.sort(rng.choice(len(pool), MAX_POOL_SAMPLE, replace=False))]
-    pool_probs = head.predict_proba(embed_items(session, pool, encoder_for(settings),
-                                                batch_size=settings.embed_batch_size))
+    pool_probs = head.predict_proba(xp)
     return estimate_for_model(pool_probs, oof[random_rows], y[random_rows], project)
 
 
 def _log_run(model: ModelVersion, project: Project, settings: Settings, head: ClassifierHead,
              train: DatasetVersion, records: list[dict[str, Any]],
              evaluation: DatasetVersion | None, eval_records: list[dict[str, Any]],
-             metrics: dict[str, Any], c: float) -> None:
+             metrics: dict[str, Any], c: float, pseudo: Pseudo | None = None) -> None:
     mlflow = mlflow_client(settings.tracking_uri, settings.artifact_root)
     experiment_for(mlflow, project, settings.artifact_root)
     with quiet_mlflow(), mlflow.start_run(run_name=f"{project.name}-{train.name}") as run:
@@ -165,6 +241,16 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
                 flat[f"f1.{_metric_key(label)}"] = figs["f1"]
             mlflow.log_metrics(flat)
             mlflow.log_dict(metrics, "evaluation.json")
+        if pseudo is not None:
+            # Self-training: the pool items the model labeled for itself are an input too.
+            mlflow.log_params({"self_training": True, "n_pseudo": len(pseudo.labels),
+                               "pseudo_label_threshold": pseudo.threshold})
+            mlflow.set_tag("labelloop.pseudo_digest", pseudo.digest())
+            frame = pd.DataFrame({"item_id": pseudo.item_ids, "label": pseudo.labels})
+            mlflow.log_input(mlflow.data.from_pandas(
+                frame, targets="label", name=f"{project.name}/pseudo-labels",
+                digest=pseudo.digest()[:36]), context="pseudo-labels",
+                tags={"labelloop.digest": pseudo.digest()})
         # Naming the requirement skips MLflow's inference, which imports the model's modules
         # in a subprocess (tens of seconds per run).
         info = mlflow.sklearn.log_model(

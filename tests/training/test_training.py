@@ -55,7 +55,6 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
                                                                               tmp_path):
     """>= 50 rows from the random calibration sample: thresholds from the pool's calibrated
     confidence ("pool-estimate"); fewer: the strict Clopper-Pearson fallback."""
-    import numpy as np
     from sqlalchemy import select
 
     from prelabel.cache import embed_items
@@ -89,3 +88,29 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
     assert check["n"] == 0 or check["correct"] / check["n"] >= 0.98  # the promise, on them
     assert 0.0 <= estimated["pool_share_estimated"] <= 1.0
     assert strict["method"] == "clopper-pearson" and strict["n_calibration"] == 300
+
+
+def test_self_training_adds_confident_pool_labels_and_logs_them(settings, project_name,
+                                                                tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import LABELS, banking_rows, write_csv
+
+    rows = banking_rows("train", LABELS, 60, seed=7)
+    on = settings.model_copy(update={"self_training": True})
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, write_csv(tmp_path / "l.csv", rows[:120]), label_field="category")
+        ingest_file(s, p, write_csv(tmp_path / "u.csv", rows[120:], fields=("text",)))
+        model = train_model(s, p, on, train=freeze_version(s, p))
+        st = model.metrics["self_training"]
+        n_pool = 480 - 120
+        assert 0 < st["n_pseudo"] <= n_pool and st["threshold"] == 0.9
+        assert model.metrics["n_train"] == 120  # human labels only are counted
+        assert len(st["digest"]) == 64
+    run = MlflowClient(settings.tracking_uri).get_run(model.mlflow_run_id)
+    assert run.data.params["n_pseudo"] == str(st["n_pseudo"])
+    assert run.data.tags["labelloop.pseudo_digest"] == st["digest"]
+    contexts = {t.value for d in run.inputs.dataset_inputs for t in d.tags
+                if t.key == "mlflow.data.context"}
+    assert {"training", "pseudo-labels"} <= contexts
