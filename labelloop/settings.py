@@ -47,6 +47,9 @@ class Settings(BaseSettings):
                                 "pseudo_label_threshold (logged to MLflow as an input; never "
                                 "counted as human labels)")
     pseudo_label_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    train_on_auto_accepted: bool = Field(default=False, description="Fit the pre-labeler on "
+                                         "auto-accepted rows too (they stay in every version "
+                                         "either way)")
     embed_batch_size: int = 64
     max_text_chars: int = Field(default=20_000, description="Longer text fields are rejected")
     show_progress: bool = True

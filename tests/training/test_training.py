@@ -114,3 +114,33 @@ def test_self_training_adds_confident_pool_labels_and_logs_them(settings, projec
     contexts = {t.value for d in run.inputs.dataset_inputs for t in d.tags
                 if t.key == "mlflow.data.context"}
     assert {"training", "pseudo-labels"} <= contexts
+
+
+def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, project_name,
+                                                                   tmp_path):
+    from sqlalchemy import select
+
+    from store.models import Batch, FinalLabel, Item
+    from tests.conftest import LABELS, banking_rows, write_csv
+
+    rows = banking_rows("train", LABELS, 20, seed=2)
+    truth = {" ".join(r["text"].split()): r["category"] for r in rows}
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, write_csv(tmp_path / "u.csv", rows, fields=("text",)))
+        batch = Batch(project_id=p.id, strategy="default", status="passed")
+        s.add(batch)
+        s.flush()
+        items = list(s.scalars(select(Item).order_by(Item.id)))
+        for i, it in enumerate(items):
+            s.add(FinalLabel(item_id=it.id, batch_id=batch.id, label=truth[" ".join(it.text.split())],
+                             origin="auto" if i % 4 == 0 else "human"))
+        s.flush()
+        version = freeze_version(s, p)
+        model = train_model(s, p, settings, train=version)
+        n_auto = sum(1 for i in range(len(items)) if i % 4 == 0)
+        assert version.n_rows == len(items) == model.metrics["n_version_rows"]
+        assert model.metrics["n_train"] == len(items) - n_auto
+        both = train_model(s, p, settings.model_copy(update={"train_on_auto_accepted": True}),
+                           train=version)
+        assert both.metrics["n_train"] == len(items)
