@@ -125,14 +125,31 @@ def calibrate_thresholds(confidence: np.ndarray, predicted: np.ndarray, correct:
                       confidence_level=confidence_level)
 
 
-def _lowest_point(confidence: np.ndarray, correct: np.ndarray, target: float) -> float:
-    """Lowest t with accuracy{confidence >= t} >= target (point estimate), else ``NEVER``."""
+PRIOR_ROWS = 50  # weight of the pool estimate, in calibration rows, in ``_lowest_shrunk``
+
+
+def _lowest_shrunk(confidence: np.ndarray, correct: np.ndarray, pool_conf: np.ndarray,
+                   target: float, prior_rows: float = PRIOR_ROWS) -> float:
+    """Lowest t whose accuracy estimate on the calibration rows above t reaches ``target``.
+
+    The estimate is a Beta posterior mean: (correct above t + m * q(t)) / (n above t + m),
+    where q(t) is the pool's expected accuracy above t (mean calibrated confidence) and
+    m = ``prior_rows``. One error among the first few rows then lowers the estimate a little
+    instead of vetoing every threshold below it; many errors (a noise floor) still do.
+    """
     if len(confidence) == 0:
         return NEVER
     order = np.argsort(-confidence, kind="stable")
     conf = confidence[order]
-    running = np.cumsum(correct[order]) / np.arange(1, len(conf) + 1)
-    passing = np.flatnonzero(np.r_[conf[1:] != conf[:-1], True] & (running >= target))
+    n_above = np.arange(1, len(conf) + 1)
+    k_above = np.cumsum(correct[order])
+    pool_sorted = np.sort(pool_conf)[::-1]
+    pool_mean = np.cumsum(pool_sorted) / np.arange(1, len(pool_sorted) + 1)
+    # pool items above each cut; with none, the prior is the row's own confidence
+    m_above = np.searchsorted(-pool_sorted, -conf, side="right")
+    prior = np.where(m_above > 0, pool_mean[np.maximum(m_above - 1, 0)], conf)
+    estimate = (k_above + prior_rows * prior) / (n_above + prior_rows)
+    passing = np.flatnonzero(np.r_[conf[1:] != conf[:-1], True] & (estimate >= target))
     return NEVER if passing.size == 0 else float(conf[passing[-1]])
 
 
@@ -189,9 +206,10 @@ def pool_estimate(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarr
     probabilities of a random calibration sample with labels cal_y (n,). The temperature is
     fitted on the calibration rows (``prelabel.calibration.fit_temperature``), the thresholds
     by ``estimated_thresholds``, then raised where needed so that the calibration rows they
-    accept are at least ``target`` accurate too (point estimate: a temperature cannot model
-    a noise floor, these human-labeled random rows can). If even the upper Clopper-Pearson
-    bound of the accepted rows' accuracy is below ``target``, auto-accept is off. Returns
+    accept are estimated at least ``target`` accurate too (``_lowest_shrunk``: a temperature
+    cannot model a noise floor, these human-labeled random rows can). If even the upper
+    Clopper-Pearson bound of the accepted rows' accuracy is below ``target``, auto-accept is
+    off. Returns
     the thresholds and the check ({"calibration_check": {n, correct, interval, share},
     "pool_share_estimated"}).
     """
@@ -204,13 +222,15 @@ def pool_estimate(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarr
     temperature = fit_temperature(np.log(np.clip(cal_probs, 1e-12, 1.0)), cal_y)
     t = estimated_thresholds(pool_probs, temperature, critical, target, plausibility)
     # The calibration rows are a random sample of the pool, labeled by people: thresholds
-    # must also keep the promise on them (point estimate), or rise until they do. A
-    # temperature cannot express a noise floor (labels that disagree with even the surest
-    # predictions); these rows can.
+    # must also keep the promise on them, or rise until they do. A temperature cannot
+    # express a noise floor (labels that disagree with even the surest predictions); these
+    # rows can.
     keep = ~critical_mask(cal_probs, critical, plausibility)
     cal_pred = cal_probs.argmax(axis=1)
     cal_conf = temperature_scaled(cal_probs, temperature)[np.arange(len(cal_y)), cal_pred]
-    floor = _lowest_point(cal_conf[keep], (cal_pred == cal_y)[keep], target)
+    pool_conf = temperature_scaled(pool_probs, temperature).max(axis=1)[
+        ~critical_mask(pool_probs, critical, plausibility)]
+    floor = _lowest_shrunk(cal_conf[keep], (cal_pred == cal_y)[keep], pool_conf, target)
     t = replace(t, global_threshold=max(t.global_threshold, floor),
                 per_class={c: max(v, floor) for c, v in t.per_class.items()})
     accepted = auto_accept_mask(cal_probs, t, critical, plausibility)

@@ -150,3 +150,16 @@ def test_estimated_thresholds_leave_critical_items_out() -> None:
     t = estimated_thresholds(pool, 1.0, critical=np.array([1]), target=0.9)
     assert 1 not in t.per_class
     assert not auto_accept_mask(pool, t, np.array([1]))[pool.argmax(1) == 1].any()
+
+
+def test_calibration_rows_floor_tolerates_one_early_error_but_not_a_noise_floor() -> None:
+    from selection.auto_accept import _lowest_shrunk
+
+    conf = np.linspace(0.999, 0.99, 200)  # calibration rows, all confident
+    pool = np.full(5000, 0.995)  # the pool expects 99.5% accuracy up there
+    one_early = np.ones(200, bool)
+    one_early[2] = False  # the third surest row is wrong
+    assert _lowest_shrunk(conf, one_early, pool, 0.98) == conf[-1]  # everything accepted
+    noisy = np.random.default_rng(0).uniform(size=200) > 0.06  # 94% right, however sure
+    assert _lowest_shrunk(conf, noisy, pool, 0.98) > conf[60]  # at most the top third
+    assert _lowest_shrunk(conf, np.zeros(200, bool), pool, 0.98) == NEVER
