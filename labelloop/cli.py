@@ -259,11 +259,13 @@ def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed
          home: Annotated[Path, typer.Option(help="Wiped and rebuilt")] = Path("demo-output"),
          limit_pool: Annotated[int | None, typer.Option(help="Sample the pool")] = None,
          limit_eval: Annotated[int | None, typer.Option(help="Sample the test split")] = None,
+         self_training: Annotated[bool, typer.Option(
+             help="Also train on confident pool predictions (the full pipeline)")] = False,
          ) -> None:
     """Several rounds of the whole loop on BANKING77 with simulated annotators."""
     from labelloop.demo import run_demo
 
-    settings = Settings(home=home)
+    settings = Settings(home=home, self_training=self_training)
     started = time.perf_counter()
     with rich_progress() as prog:
         rows = _run(lambda: run_demo(settings, rounds=rounds, batch_size=batch_size,

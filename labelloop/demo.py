@@ -174,6 +174,8 @@ def _round_row(session, project, batch, report, model, train_version, oracle, r)
         "eval_accuracy": model.metrics.get("accuracy"),
         "eval_macro_f1": model.metrics.get("macro_f1"), "mlflow_run_id": model.mlflow_run_id,
         "tasks": report.n_tasks, "reasons": report.reasons,
+        "fit_rows": model.metrics.get("n_train"),
+        "pseudo_labels": (model.metrics.get("self_training") or {}).get("n_pseudo"),
     }
 
 
@@ -191,5 +193,7 @@ def _format_row(row: dict[str, Any]) -> str:
             f"{_fmt(row['audit_accuracy'])} on {_fmt(row['audit_n'])} "
             f"(true {_fmt(row['auto_accepted_true_accuracy'])}) | alpha "
             f"{_fmt(row['krippendorff_alpha'])} gate {row['gate']} | eval accuracy "
-            f"{_fmt(row['eval_accuracy'])} macro-F1 {_fmt(row['eval_macro_f1'])} | "
-            f"tasks {row['reasons']}")
+            f"{_fmt(row['eval_accuracy'])} macro-F1 {_fmt(row['eval_macro_f1'])}"
+            + ("" if row.get("pseudo_labels") is None else
+               f" (+{row['pseudo_labels']} pseudo-labels)")
+            + f" | tasks {row['reasons']}")
