@@ -133,7 +133,8 @@ def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, pro
         s.flush()
         items = list(s.scalars(select(Item).order_by(Item.id)))
         for i, it in enumerate(items):
-            s.add(FinalLabel(item_id=it.id, batch_id=batch.id, label=truth[" ".join(it.text.split())],
+            label = truth[" ".join(it.text.split())]
+            s.add(FinalLabel(item_id=it.id, batch_id=batch.id, label=label,
                              origin="auto" if i % 4 == 0 else "human"))
         s.flush()
         version = freeze_version(s, p)
