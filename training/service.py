@@ -5,8 +5,10 @@ The new model becomes the project's active pre-labeler for the next round.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,15 +72,18 @@ def train_model(session: Session, project: Project, settings: Settings, *,
     x = _vectors(session, records, settings, progress, train.name)
     head = ClassifierHead.fit(list(project.labels), x, [r["label"] for r in records], c=c,
                               seed=seed)
+    # The unlabeled pool's vectors, read at most once (self-training and calibration share them).
+    pool_vectors: PoolVectors = functools.cache(
+        lambda: _pool_vectors(session, project, settings))
     pseudo: Pseudo | None = None
     if settings.self_training:
-        head, pseudo = _self_train(session, project, settings, records, x, head, c, seed)
+        head, pseudo = _self_train(project, settings, records, x, head, c, seed, pool_vectors)
     fit_seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"n_train": len(records), "fit_seconds": fit_seconds,
                                "n_version_rows": len(version_rows)}
     if pseudo is not None:
         metrics["self_training"] = pseudo.summary()
-    auto = _calibrate_auto_accept(session, project, settings, records, x, head, c, seed,
+    auto = _calibrate_auto_accept(project, records, x, head, c, seed, pool_vectors,
                                   pseudo=pseudo)
     if auto is not None:
         metrics["auto_accept"] = auto
@@ -138,26 +143,42 @@ def _pool_vectors(session: Session, project: Project,
                              batch_size=settings.embed_batch_size)
 
 
-def _self_train(session: Session, project: Project, settings: Settings,
-                records: list[dict[str, Any]], x: np.ndarray, head: ClassifierHead, c: float,
-                seed: int, folds: int = 3) -> tuple[ClassifierHead, Pseudo | None]:
+PoolVectors = Callable[[], tuple[list[Item], np.ndarray]]
+
+
+def _out_of_fold(project: Project, x: np.ndarray, labels: list[str], c: float, seed: int,
+                 folds: int, pseudo: Pseudo | None = None) -> np.ndarray | None:
+    """(n, n_labels) out-of-fold probabilities of rows (x, labels); every fold model also
+    trains on ``pseudo``'s rows when given. None when a fold would see a single label."""
+    from sklearn.model_selection import KFold
+
+    oof = np.zeros((len(labels), len(project.labels)))
+    for fit_idx, held in KFold(folds, shuffle=True, random_state=seed).split(x):
+        fit_x, fit_y = x[fit_idx], [labels[i] for i in fit_idx]
+        if len(set(fit_y)) < 2:
+            return None
+        if pseudo is not None:
+            fit_x, fit_y = np.vstack([fit_x, pseudo.x]), fit_y + pseudo.labels
+        fold = ClassifierHead.fit(list(project.labels), fit_x, fit_y, c=c, seed=seed)
+        oof[held] = fold.predict_proba(x[held])
+    return oof
+
+
+def _self_train(project: Project, settings: Settings, records: list[dict[str, Any]],
+                x: np.ndarray, head: ClassifierHead, c: float, seed: int,
+                pool_vectors: PoolVectors, folds: int = 3,
+                ) -> tuple[ClassifierHead, Pseudo | None]:
     """Refit on the version's rows plus pool items the model labels with calibrated confidence
     >= ``settings.pseudo_label_threshold`` (temperature on ``folds``-fold out-of-fold
     predictions of the version's rows). Returns the new head and the pseudo-labels."""
-    from sklearn.model_selection import KFold
-
     labels = [r["label"] for r in records]
-    pool, xp = _pool_vectors(session, project, settings)
+    pool, xp = pool_vectors()
     if not pool or len(records) < 2 * folds:
         return head, None
     index = {lb: i for i, lb in enumerate(project.labels)}
-    oof = np.zeros((len(records), len(project.labels)))
-    for fit_idx, held in KFold(folds, shuffle=True, random_state=seed).split(x):
-        if len({labels[i] for i in fit_idx}) < 2:
-            return head, None
-        fold = ClassifierHead.fit(list(project.labels), x[fit_idx], [labels[i] for i in fit_idx],
-                                  c=c, seed=seed)
-        oof[held] = fold.predict_proba(x[held])
+    oof = _out_of_fold(project, x, labels, c, seed, folds)
+    if oof is None:
+        return head, None
     probs = head.predict_proba(xp)
     sure, temperature = confident_mask(oof, np.array([index[lb] for lb in labels]), probs,
                                        settings.pseudo_label_threshold)
@@ -176,9 +197,9 @@ MIN_CALIBRATION = 50  # random calibration rows needed before the pool estimate 
 MAX_POOL_SAMPLE = 200_000  # the pool estimate is a mean: a uniform sample of this size will do
 
 
-def _calibrate_auto_accept(session: Session, project: Project, settings: Settings,
-                           records: list[dict[str, Any]], x: np.ndarray, head: ClassifierHead,
-                           c: float, seed: int, folds: int = 5,
+def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: np.ndarray,
+                           head: ClassifierHead, c: float, seed: int,
+                           pool_vectors: PoolVectors, folds: int = 5,
                            pseudo: Pseudo | None = None) -> dict[str, Any] | None:
     """Auto-accept thresholds from out-of-fold predictions on human-verified rows only
     (auto-accepted rows would grade the model with its own answers).
@@ -194,29 +215,20 @@ def _calibrate_auto_accept(session: Session, project: Project, settings: Setting
     With self-training, every fold model is trained the way the final one was (its rows plus
     the pseudo-labels), so the out-of-fold confidence is that of the model that routes.
     """
-    from sklearn.model_selection import KFold
-
     human = np.array([r["lineage"].get("origin") in HUMAN_ORIGINS for r in records])
     if human.sum() < 50:
         return None
-    xh = x[human]
     kept = [r for r, h in zip(records, human, strict=True) if h]
     labels = [r["label"] for r in kept]
     index = {lb: i for i, lb in enumerate(project.labels)}
     y = np.array([index[lb] for lb in labels])
-    oof = np.zeros((len(y), len(project.labels)))
-    for fit_idx, held_idx in KFold(folds, shuffle=True, random_state=seed).split(xh):
-        if len({labels[i] for i in fit_idx}) < 2:
-            return None
-        fit_x, fit_y = xh[fit_idx], [labels[i] for i in fit_idx]
-        if pseudo is not None:
-            fit_x, fit_y = np.vstack([fit_x, pseudo.x]), fit_y + pseudo.labels
-        fold = ClassifierHead.fit(list(project.labels), fit_x, fit_y, c=c, seed=seed)
-        oof[held_idx] = fold.predict_proba(xh[held_idx])
+    oof = _out_of_fold(project, x[human], labels, c, seed, folds, pseudo)
+    if oof is None:
+        return None
     random_rows = np.array([r["lineage"].get("reason") == CALIBRATION for r in kept])
     if random_rows.sum() < MIN_CALIBRATION:
         return calibrate_for_model(oof, y, project)
-    pool, xp = _pool_vectors(session, project, settings)
+    pool, xp = pool_vectors()
     if not pool:
         return calibrate_for_model(oof, y, project)
     pool_probs = head.predict_proba(xp)

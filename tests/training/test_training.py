@@ -62,7 +62,7 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
     from prelabel.service import encoder_for
     from store.models import Item
     from tests.conftest import LABELS, banking_rows, write_csv
-    from training.service import _calibrate_auto_accept
+    from training.service import _calibrate_auto_accept, _pool_vectors
 
     rows = banking_rows("train", LABELS, 60, seed=5)
     with open_session(settings.db_url) as s:
@@ -80,8 +80,11 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
                                  "reason": "calibration" if i < n_random else "low-confidence"}}
                     for i, it in enumerate(items)]
 
-        estimated = _calibrate_auto_accept(s, p, settings, records(120), x, head, 10.0, 0)
-        strict = _calibrate_auto_accept(s, p, settings, records(40), x, head, 10.0, 0)
+        def pool() -> tuple:
+            return _pool_vectors(s, p, settings)
+
+        estimated = _calibrate_auto_accept(p, records(120), x, head, 10.0, 0, pool)
+        strict = _calibrate_auto_accept(p, records(40), x, head, 10.0, 0, pool)
     assert estimated["method"] == "pool-estimate" and estimated["n_calibration"] == 120
     assert 0.0 < estimated["temperature"] < 10.0
     check = estimated["calibration_check"]
