@@ -84,6 +84,8 @@ def test_gold_upload_label_errors_and_bad_input(client, settings, tmp_path):
                                           "gold_share": 0.25}).status_code == 201
     r = client.post("/projects", json={"name": "x", "labels": LABELS, "gold_share": 0.9})
     assert r.status_code == 422
+    r = client.post("/projects", json={"name": "x", "labels": LABELS, "calibration_share": 0.9})
+    assert r.status_code == 422
 
     def count_items() -> int:
         with open_session(settings.db_url) as s:

@@ -163,3 +163,22 @@ def test_calibration_rows_floor_tolerates_one_early_error_but_not_a_noise_floor(
     noisy = np.random.default_rng(0).uniform(size=200) > 0.06  # 94% right, however sure
     assert _lowest_shrunk(conf, noisy, pool, 0.98) > conf[60]  # at most the top third
     assert _lowest_shrunk(conf, np.zeros(200, bool), pool, 0.98) == NEVER
+
+
+def test_new_knobs_reject_bad_values_and_store_nothing(tmp_path) -> None:
+    from sqlalchemy import func, select
+
+    from labelloop.projects import create_project
+    from prelabel.calibration import temperature_scaled
+    from store.db import open_session
+    from store.models import Project
+
+    url = f"sqlite:///{tmp_path / 'knobs.db'}"
+    with pytest.raises(ValidationError, match="calibration_share"):
+        with open_session(url) as s:
+            create_project(s, "p", ["a", "b"], calibration_share=0.9)
+    with open_session(url) as s:
+        assert s.scalar(select(func.count()).select_from(Project)) == 0
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValidationError, match="temperature"):
+            temperature_scaled(np.array([[0.6, 0.4]]), bad)
