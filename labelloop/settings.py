@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         "Runtime; used only if its embeddings stay within cosine 0.999 of fp32 torch)")
     quantize: bool = Field(default=False, description="int8 dynamic quantisation in that "
                            "runtime; used only if its embeddings stay within cosine 0.999 of fp32")
+    smoothing_k: int = Field(default=10, ge=0, le=100, description="Neighbour smoothing: the "
+                             "pre-labeler reads each embedding averaged with its k nearest "
+                             "pool items (prelabel.smoothing); 0 turns it off")
     self_training: bool = Field(default=False, description="Also train each model on pool "
                                 "items it labels with calibrated confidence >= "
                                 "pseudo_label_threshold (logged to MLflow as an input; never "

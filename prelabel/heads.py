@@ -13,6 +13,8 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from prelabel.smoothing import NeighbourSmoothing
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
@@ -47,22 +49,37 @@ class ClassifierHead:
     """Multinomial logistic regression on embeddings, mapped onto the full label list.
 
     Labels never seen in training get probability 0; ``temperature`` (fitted on held-out
-    human labels, see ``prelabel.calibration``) rescales the logits.
+    human labels, see ``prelabel.calibration``) rescales the logits. With ``smoothing``
+    (``prelabel.smoothing``), every input is first averaged with its pool neighbours; callers
+    always pass raw embeddings.
     """
 
     labels: list[str]
     model: LogisticRegression
     temperature: float = 1.0
+    smoothing: NeighbourSmoothing | None = None
 
     @classmethod
     def fit(cls, labels: list[str], x: np.ndarray, y: list[str], c: float = 10.0,
-            seed: int = 0) -> ClassifierHead:
+            seed: int = 0, smoothing: NeighbourSmoothing | None = None) -> ClassifierHead:
         model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-        model.fit(x, y)
-        return cls(labels=labels, model=model)
+        model.fit(x if smoothing is None else smoothing.transform(x), y)
+        return cls(labels=labels, model=model, smoothing=smoothing)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """What the logistic regression sees: ``x`` itself, or ``x`` smoothed."""
+        return x if self.smoothing is None else self.smoothing.transform(x)
+
+    def sklearn_model(self) -> object:
+        """The head as one scikit-learn estimator on raw embeddings (what MLflow stores)."""
+        if self.smoothing is None:
+            return self.model
+        from sklearn.pipeline import Pipeline
+
+        return Pipeline([("neighbour_smoothing", self.smoothing), ("classifier", self.model)])
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        raw = self.model.decision_function(x)
+        raw = self.model.decision_function(self.features(x))
         if raw.ndim == 1:  # binary: sklearn returns one column
             raw = np.stack([-raw / 2, raw / 2], axis=1)
         return raw

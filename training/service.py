@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sklearn
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labelloop.errors import ValidationError
@@ -25,6 +26,7 @@ from prelabel.cache import embed_items
 from prelabel.calibration import confident_mask
 from prelabel.heads import ClassifierHead
 from prelabel.service import encoder_for
+from prelabel.smoothing import MAX_REFERENCE, NeighbourSmoothing
 from selection.calibration import calibrate_for_model, estimate_for_model
 from selection.routing import CALIBRATION
 from selection.service import unlabeled_pool
@@ -70,8 +72,9 @@ def train_model(session: Session, project: Project, settings: Settings, *,
                               "; cannot train a classifier", where="train_version")
     start = time.perf_counter()
     x = _vectors(session, records, settings, progress, train.name)
+    smoothing = _smoothing(session, project, settings, seed)
     head = ClassifierHead.fit(list(project.labels), x, [r["label"] for r in records], c=c,
-                              seed=seed)
+                              seed=seed, smoothing=smoothing)
     # The unlabeled pool's vectors, read at most once (self-training and calibration share them).
     pool_vectors: PoolVectors = functools.cache(
         lambda: _pool_vectors(session, project, settings))
@@ -80,7 +83,8 @@ def train_model(session: Session, project: Project, settings: Settings, *,
         head, pseudo = _self_train(project, settings, records, x, head, c, seed, pool_vectors)
     fit_seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"n_train": len(records), "fit_seconds": fit_seconds,
-                               "n_version_rows": len(version_rows)}
+                               "n_version_rows": len(version_rows),
+                               "smoothing_k": smoothing.k if smoothing else 0}
     if pseudo is not None:
         metrics["self_training"] = pseudo.summary()
     auto = _calibrate_auto_accept(project, records, x, head, c, seed, pool_vectors,
@@ -146,10 +150,31 @@ def _pool_vectors(session: Session, project: Project,
 PoolVectors = Callable[[], tuple[list[Item], np.ndarray]]
 
 
+def _smoothing(session: Session, project: Project, settings: Settings,
+               seed: int) -> NeighbourSmoothing | None:
+    """Neighbour smoothing over a uniform sample of the project's pool items (labeled or not),
+    or None when it is off or the pool is too small to have k neighbours to spare."""
+    k = settings.smoothing_k
+    ids = list(session.scalars(select(Item.id).where(
+        Item.project_id == project.id, Item.split == "pool").order_by(Item.id)))
+    if k == 0 or len(ids) <= 2 * k:
+        return None
+    if len(ids) > MAX_REFERENCE:
+        rng = np.random.default_rng(seed)
+        ids = [ids[i] for i in np.sort(rng.choice(len(ids), MAX_REFERENCE, replace=False))]
+    items = [it for start in range(0, len(ids), 900) for it in session.scalars(
+        select(Item).where(Item.id.in_(ids[start:start + 900])).order_by(Item.id))]
+    reference = embed_items(session, items, encoder_for(settings),
+                            batch_size=settings.embed_batch_size)
+    return NeighbourSmoothing(reference, k=k, seed=seed)
+
+
 def _out_of_fold(project: Project, x: np.ndarray, labels: list[str], c: float, seed: int,
-                 folds: int, pseudo: Pseudo | None = None) -> np.ndarray | None:
+                 folds: int, pseudo: Pseudo | None = None,
+                 smoothing: NeighbourSmoothing | None = None) -> np.ndarray | None:
     """(n, n_labels) out-of-fold probabilities of rows (x, labels); every fold model also
-    trains on ``pseudo``'s rows when given. None when a fold would see a single label."""
+    trains on ``pseudo``'s rows when given, and smooths as the final head does. None when a
+    fold would see a single label."""
     from sklearn.model_selection import KFold
 
     oof = np.zeros((len(labels), len(project.labels)))
@@ -159,7 +184,8 @@ def _out_of_fold(project: Project, x: np.ndarray, labels: list[str], c: float, s
             return None
         if pseudo is not None:
             fit_x, fit_y = np.vstack([fit_x, pseudo.x]), fit_y + pseudo.labels
-        fold = ClassifierHead.fit(list(project.labels), fit_x, fit_y, c=c, seed=seed)
+        fold = ClassifierHead.fit(list(project.labels), fit_x, fit_y, c=c, seed=seed,
+                                  smoothing=smoothing)
         oof[held] = fold.predict_proba(x[held])
     return oof
 
@@ -176,7 +202,7 @@ def _self_train(project: Project, settings: Settings, records: list[dict[str, An
     if not pool or len(records) < 2 * folds:
         return head, None
     index = {lb: i for i, lb in enumerate(project.labels)}
-    oof = _out_of_fold(project, x, labels, c, seed, folds)
+    oof = _out_of_fold(project, x, labels, c, seed, folds, smoothing=head.smoothing)
     if oof is None:
         return head, None
     probs = head.predict_proba(xp)
@@ -188,7 +214,7 @@ def _self_train(project: Project, settings: Settings, records: list[dict[str, An
                     labels=[project.labels[k] for k in probs[sure].argmax(axis=1)],
                     temperature=temperature, threshold=settings.pseudo_label_threshold)
     head = ClassifierHead.fit(list(project.labels), np.vstack([x, pseudo.x]),
-                              labels + pseudo.labels, c=c, seed=seed)
+                              labels + pseudo.labels, c=c, seed=seed, smoothing=head.smoothing)
     return head, pseudo
 
 
@@ -222,7 +248,7 @@ def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: n
     labels = [r["label"] for r in kept]
     index = {lb: i for i, lb in enumerate(project.labels)}
     y = np.array([index[lb] for lb in labels])
-    oof = _out_of_fold(project, x[human], labels, c, seed, folds, pseudo)
+    oof = _out_of_fold(project, x[human], labels, c, seed, folds, pseudo, head.smoothing)
     if oof is None:
         return None
     random_rows = np.array([r["lineage"].get("reason") == CALIBRATION for r in kept])
@@ -243,6 +269,7 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
     experiment_for(mlflow, project, settings.artifact_root)
     with quiet_mlflow(), mlflow.start_run(run_name=f"{project.name}-{train.name}") as run:
         mlflow.log_params({"encoder": model.encoder, "head": "logistic-regression", "C": c,
+                           "neighbour_smoothing_k": head.smoothing.k if head.smoothing else 0,
                            "n_train": metrics["n_train"], "n_version_rows": len(records),
                            "fit_on_auto_accepted": settings.train_on_auto_accepted,
                            "train_version": train.name,
@@ -276,7 +303,9 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
         # Naming the requirement skips MLflow's inference, which imports the model's modules
         # in a subprocess (tens of seconds per run).
         info = mlflow.sklearn.log_model(
-            head.model, name="model", registered_model_name=registered_name(project),
+            head.sklearn_model(), name="model", registered_model_name=registered_name(project),
+            skops_trusted_types=["prelabel.smoothing.NeighbourSmoothing"] if head.smoothing
+            else None,
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
         model.mlflow_run_id = run.info.run_id
         model.registered_name = registered_name(project)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import mlflow
+import mlflow.sklearn
+import numpy as np
 from mlflow.tracking import MlflowClient
 
 from ingest.service import ingest_file
@@ -41,6 +43,18 @@ def test_train_registers_model_and_becomes_prelabeler(settings, project_name, po
     run = client.get_run(model.mlflow_run_id)
     assert run.data.metrics["macro_f1"] == model.metrics["macro_f1"]
     assert any(k.startswith("f1.") for k in run.data.metrics)
+    # Neighbour smoothing is on by default, and MLflow's copy is the whole head: it takes
+    # raw embeddings and predicts what labelloop predicts.
+    assert model.metrics["smoothing_k"] == 10 and run.data.params["neighbour_smoothing_k"] == "10"
+    from prelabel.encoders import load_encoder
+    from prelabel.heads import ClassifierHead
+
+    x = load_encoder().encode(["my new card still has not come", "what is the exchange rate"])
+    head = ClassifierHead.load(model.artifact_path)
+    registered = mlflow.sklearn.load_model(f"runs:/{model.mlflow_run_id}/model")
+    np.testing.assert_allclose(registered.predict_proba(x),
+                               head.model.predict_proba(head.features(x)), rtol=1e-6)
+    assert list(registered.predict(x)) == ["card_arrival", "exchange_rate"]
 
 
 def test_mlflow_tracking_uri_env_is_honoured(monkeypatch, tmp_path):
