@@ -5,10 +5,11 @@ random seed set, let a strategy pick ``batch_size`` items at a time, "label" the
 hidden column, retrain, and measure macro-F1 on a held-out stratified test split. Every
 strategy trains the same classifier (``LogisticRegression(C=10, max_iter=1000)`` on the
 embeddings), sees the same split and the same seed set within a repeat, so the curves differ
-by selection alone. One extra row, ``default+self-training``, is the full pipeline: "default"
-selection and a model also trained on pool items it predicts with calibrated confidence
->= 0.9 (pseudo-labels; only human labels are counted; see ``pseudo_labels``). Shapes: ``n``
-items, ``d`` dimensions, ``c`` classes.
+by selection alone. One extra row, ``default+knn-smoothing``, is the full pipeline as the
+product trains by default: "default" selection and the same classifier on embeddings averaged
+with their 10 nearest training-pool neighbours (``prelabel.smoothing``; test items are
+smoothed with pool neighbours too, never with each other). Only human labels are counted.
+Shapes: ``n`` items, ``d`` dimensions, ``c`` classes.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from labelloop.errors import ValidationError
 from selection.pool import Pool
 from selection.strategies import get_strategy
 
-SELF_TRAINING = "default+self-training"
-PSEUDO_LABEL_THRESHOLD = 0.9
+PIPELINE = "default+knn-smoothing"
+SMOOTHING_K = 10
 
 
 @dataclass
@@ -133,7 +134,7 @@ class _Split:
 def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_size: int,  # noqa: N803
                    batch_size: int, budget: int, test_fraction: float = 0.2, repeats: int = 3,
                    seed: int = 0, progress: Callable[[str], None] | None = None, *,
-                   dataset: str = "dataset", self_training: bool = True) -> dict:
+                   dataset: str = "dataset", pipeline: bool = True) -> dict:
     """Label-efficiency curves of ``strategies`` (plus "random") on embeddings X with labels y.
 
     X: (n, d) float32 embeddings; y: (n,) labels of any hashable type. Returns::
@@ -146,25 +147,27 @@ def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_siz
     ``full_data_metric`` is the mean over repeats of macro-F1 of the classifier trained on the
     whole training split; ``labels_to_X`` is the first point of the mean curve at or above X%
     of it. ``selection_seconds`` is time inside ``select`` per simulated run (summed over its
-    rounds, averaged over repeats). ``self_training=True`` adds the "default+self-training"
-    pipeline row. ``progress`` receives one line per finished (strategy, repeat).
+    rounds, averaged over repeats). ``pipeline=True`` adds the "default+knn-smoothing" row.
+    ``progress`` receives one line per finished (strategy, repeat).
     """
     X, codes, n_classes = _check_inputs(X, y, seed_size, batch_size, budget, test_fraction,
                                         repeats)
     names = _strategy_names(strategies)
     runs = [*((name, False) for name in names)]
-    if self_training:
-        runs.append((SELF_TRAINING, True))
+    if pipeline:
+        runs.append((PIPELINE, True))
     curves: dict[str, list[list[float]]] = {name: [] for name, _ in runs}
     seconds: dict[str, list[float]] = {name: [] for name, _ in runs}
     full_scores = []
     for r in range(repeats):
         split = _split(X, codes, n_classes, test_fraction, seed_size, seed, r)
         full_scores.append(_evaluate(_fit(split.X_train, split.y_train, n_classes), split))
-        for name, pseudo in runs:
+        smoothed = _smoothed(split) if pipeline else split
+        for name, full_pipeline in runs:
             rng = np.random.default_rng([seed, r, zlib.crc32(name.encode())])
-            strategy = get_strategy("default" if pseudo else name)
-            curve, spent = _run_one(strategy, split, batch_size, budget, rng, pseudo)
+            strategy = get_strategy("default" if full_pipeline else name)
+            curve, spent = _run_one(strategy, split, batch_size, budget, rng,
+                                    smoothed if full_pipeline else split)
             curves[name].append(curve)
             seconds[name].append(spent)
             if progress is not None:
@@ -302,49 +305,23 @@ def _evaluate(model: _Model, split: _Split) -> float:
                           average="macro", zero_division=0))
 
 
-def pseudo_labels(X_l: np.ndarray, y_l: np.ndarray, probs: np.ndarray, n_classes: int,  # noqa: N803
-                  threshold: float = PSEUDO_LABEL_THRESHOLD, folds: int = 3) -> np.ndarray:
-    """(n_unlabeled,) bool: pool items whose *calibrated* confidence is >= ``threshold``.
+def _smoothed(split: _Split) -> _Split:
+    """The split with every embedding averaged with its nearest training-pool neighbours."""
+    from prelabel.smoothing import NeighbourSmoothing
 
-    X_l (n_l, d), y_l (n_l,): the human labels; probs (n_unlabeled, c): the model trained on
-    them. The temperature is fitted on ``folds``-fold out-of-fold predictions of the human
-    labels, so 0.9 means "right 9 times in 10" whether the head is overconfident (few
-    classes) or underconfident (77 classes, where raw probabilities rarely reach 0.9).
-    """
-    from sklearn.model_selection import KFold
-
-    from prelabel.calibration import confident_mask
-
-    if len(y_l) < 2 * folds:
-        return probs.max(axis=1) >= threshold
-    oof = np.zeros((len(y_l), n_classes))
-    for fit_idx, held in KFold(folds, shuffle=True, random_state=0).split(X_l):
-        oof[held] = _fit(X_l[fit_idx], y_l[fit_idx], n_classes).probs(X_l[held])
-    return confident_mask(oof, y_l, probs, threshold)[0]
-
-
-def _train(split: _Split, labeled: np.ndarray, unlabeled: np.ndarray,
-           self_training: bool) -> tuple[_Model, np.ndarray]:
-    """Fit on the labeled rows (and, with self-training, confident pool predictions).
-
-    Returns the model and its probs (n_unlabeled, c) over the unlabeled rows.
-    """
-    X_l, y_l = split.X_train[labeled], split.y_train[labeled]  # noqa: N806
-    model = _fit(X_l, y_l, split.n_classes)
-    probs = model.probs(split.X_train[unlabeled])
-    if self_training:
-        sure = pseudo_labels(X_l, y_l, probs, split.n_classes)
-        if sure.any():
-            X_p = np.vstack([X_l, split.X_train[unlabeled[sure]]])  # noqa: N806
-            y_p = np.concatenate([y_l, probs[sure].argmax(axis=1)])
-            model = _fit(X_p, y_p, split.n_classes)
-            probs = model.probs(split.X_train[unlabeled])
-    return model, probs
+    smoothing = NeighbourSmoothing(split.X_train, k=SMOOTHING_K)
+    return _Split(smoothing.transform(split.X_train), split.y_train,
+                  smoothing.transform(split.X_test), split.y_test, split.seed_set,
+                  split.n_classes)
 
 
 def _run_one(strategy: object, split: _Split, batch_size: int, budget: int,
-             rng: np.random.Generator, self_training: bool) -> tuple[list[list[float]], float]:
-    """One simulated labeling run -> ([[labels, macro_f1], ...], seconds spent selecting)."""
+             rng: np.random.Generator, features: _Split) -> tuple[list[list[float]], float]:
+    """One simulated labeling run -> ([[labels, macro_f1], ...], seconds spent selecting).
+
+    The model trains and is evaluated on ``features`` (``split`` itself, or smoothed);
+    strategies see ``split``'s raw embeddings and the model's probabilities.
+    """
     n_train = len(split.y_train)
     is_labeled = np.zeros(n_train, dtype=bool)
     is_labeled[split.seed_set] = True
@@ -353,8 +330,9 @@ def _run_one(strategy: object, split: _Split, batch_size: int, budget: int,
     budget = min(budget, n_train)
     while True:
         labeled, unlabeled = np.flatnonzero(is_labeled), np.flatnonzero(~is_labeled)
-        model, probs = _train(split, labeled, unlabeled, self_training)
-        curve.append([float(len(labeled)), _evaluate(model, split)])
+        model = _fit(features.X_train[labeled], split.y_train[labeled], split.n_classes)
+        probs = model.probs(features.X_train[unlabeled])
+        curve.append([float(len(labeled)), _evaluate(model, features)])
         n = min(batch_size, budget - len(labeled))
         if n <= 0 or unlabeled.size == 0:
             return curve, spent
@@ -381,7 +359,7 @@ def plot_curves(results: dict, png_path: str | Path) -> Path:
     ax = fig.add_subplot(1, 1, 1)
     for name, row in results["strategies"].items():
         curve = np.asarray(row["curve"], dtype=float)
-        style = "--" if name == SELF_TRAINING else "-"
+        style = "--" if name == PIPELINE else "-"
         (line,) = ax.plot(curve[:, 0], curve[:, 1], style, label=name, linewidth=1.6)
         ax.fill_between(curve[:, 0], curve[:, 1] - curve[:, 2], curve[:, 1] + curve[:, 2],
                         color=line.get_color(), alpha=0.15)

@@ -11,7 +11,7 @@ import pytest
 
 from labelloop.errors import ValidationError
 from selection.simulate import (
-    SELF_TRAINING,
+    PIPELINE,
     load_table,
     log_to_mlflow,
     plot_curves,
@@ -34,7 +34,7 @@ def test_schema_and_random_always_present(results: dict) -> None:
     assert results["dataset"] == "banking77-sample" and results["n_items"] == 300
     assert results["metric"] == "macro_f1"
     assert 0.5 < results["full_data_metric"] <= 1.0
-    assert list(results["strategies"]) == ["margin", "default", "random", SELF_TRAINING]
+    assert list(results["strategies"]) == ["margin", "default", "random", PIPELINE]
     full = results["full_data_metric"]
     for name, row in results["strategies"].items():
         assert set(row) == ROW_KEYS, name
@@ -50,13 +50,13 @@ def test_schema_and_random_always_present(results: dict) -> None:
 def test_same_seed_same_curves(banking: tuple, results: dict) -> None:
     X, y, _ = banking  # noqa: N806
     again = run_simulation(X, y, ["margin"], seed_size=20, batch_size=20, budget=40,
-                           repeats=2, seed=1, self_training=False)
+                           repeats=2, seed=1, pipeline=False)
     assert list(again["strategies"]) == ["margin", "random"]
     # the same split and seed set as the fixture's run: the first points agree
     for name in ("margin", "random"):
         assert again["strategies"][name]["curve"][:2] == results["strategies"][name]["curve"][:2]
     seed_points = {row["curve"][0][1] for row in results["strategies"].values()
-                   if row is not results["strategies"][SELF_TRAINING]}
+                   if row is not results["strategies"][PIPELINE]}
     assert len(seed_points) == 1  # every strategy starts from the same seed set
 
 
@@ -83,7 +83,7 @@ def test_plot_and_mlflow(results: dict, tmp_path: Path) -> None:
     assert run.data.params["dataset"] == "banking77-sample"
     assert run.data.params["batch_size"] == "20"
     assert "full_data_metric" in run.data.metrics
-    assert any(k.startswith("final_metric/default_self-training") for k in run.data.metrics)
+    assert any(k.startswith("final_metric/default_knn-smoothing") for k in run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"simulation.json", "curves.png"} <= artifacts
 
@@ -122,25 +122,3 @@ def test_load_table_headerless_csv_with_joined_text_fields(tmp_path):
     table = load_table(path, "1+2", "0")
     assert table.texts == ["Stocks rally. Markets rose.", "Election. Votes counted."]
     assert list(table.labels) == ["3", "1"]
-
-
-def test_pseudo_labels_use_calibrated_confidence(banking: tuple) -> None:
-    """10 intents, 80 human labels: the LR head is underconfident (raw p rarely >= 0.9), the
-    calibrated confidence finds far more pool items to pseudo-label, and they are right; with
-    40 labels the out-of-fold calibration is too poor to trust, and nothing is taken."""
-    from selection.simulate import _fit, pseudo_labels
-
-    X, y, _ = banking  # noqa: N806
-    rng = np.random.default_rng(0)
-    labeled = rng.choice(len(y), 80, replace=False)
-    rest = np.setdiff1d(np.arange(len(y)), labeled)
-    probs = _fit(X[labeled], y[labeled], 10).probs(X[rest])
-    sure = pseudo_labels(X[labeled], y[labeled], probs, 10)
-    raw = probs.max(axis=1) >= 0.9
-    assert sure.sum() > max(20, 2 * raw.sum())
-    assert (probs[sure].argmax(axis=1) == y[rest][sure]).mean() >= 0.95
-    assert not pseudo_labels(X[labeled], y[labeled], probs, 10, threshold=1.01).any()
-    few = labeled[:40]
-    rest = np.setdiff1d(np.arange(len(y)), few)
-    probs = _fit(X[few], y[few], 10).probs(X[rest])
-    assert pseudo_labels(X[few], y[few], probs, 10).sum() <= (probs.max(axis=1) >= 0.9).sum()
