@@ -3,7 +3,8 @@
 For each data set and repeat, the loop as the product runs it: 100 random seed labels, then
 batches of 100 -- 10 drawn uniformly from the non-critical pool (the calibration sample,
 ``project.calibration_share`` = 0.1) and 90 picked by the ``default`` strategy -- until 1,000
-human labels; a logistic-regression head (C=10) on MiniLM embeddings. Thresholds:
+human labels; a logistic-regression head (C=10) on MiniLM embeddings, neighbour-smoothed as
+the product's pre-labeler reads them (``--smoothing-k``, 10; 0 for raw embeddings). Thresholds:
 
 - "pool-estimate" (the product's method once 50 calibration rows exist): temperature fitted
   on the calibration rows' out-of-fold predictions, thresholds from the pool's calibrated
@@ -75,8 +76,9 @@ def fit(x: np.ndarray, y: np.ndarray, k: int, seed: int) -> np.ndarray:
     return predict
 
 
-def one_run(x, y, k, critical_idx, seed, budget=1000, seed_size=100, batch=100,  # noqa: ANN001, ANN201
-            calibration_share=0.1, target=0.98):
+def one_run(x, feats, y, k, critical_idx, seed, budget=1000, seed_size=100,  # noqa: ANN001, ANN201
+            batch=100, calibration_share=0.1, target=0.98):
+    """x: embeddings the strategy sees; feats: what the head reads (x, or x smoothed)."""
     rng = np.random.default_rng(seed)
     labeled = rng.choice(len(y), seed_size, replace=False)
     is_random = np.ones(seed_size, dtype=bool)
@@ -84,7 +86,7 @@ def one_run(x, y, k, critical_idx, seed, budget=1000, seed_size=100, batch=100, 
     n_cal = int(round(calibration_share * batch))
     while len(labeled) < budget:
         pool = np.setdiff1d(np.arange(len(y)), labeled)
-        probs = fit(x[labeled], y[labeled], k, seed)(x[pool])
+        probs = fit(feats[labeled], y[labeled], k, seed)(feats[pool])
         free = np.flatnonzero(~critical_mask(probs, critical_idx))
         cal = rng.choice(free, n_cal, replace=False)
         rest = np.setdiff1d(np.arange(len(pool)), cal)
@@ -94,9 +96,9 @@ def one_run(x, y, k, critical_idx, seed, budget=1000, seed_size=100, batch=100, 
         is_random = np.r_[is_random, np.zeros(len(picks), bool), np.ones(n_cal, bool)]
     oof = np.zeros((len(labeled), k))
     for a, b in KFold(5, shuffle=True, random_state=seed).split(labeled):
-        oof[b] = fit(x[labeled[a]], y[labeled[a]], k, seed)(x[labeled[b]])
+        oof[b] = fit(feats[labeled[a]], y[labeled[a]], k, seed)(feats[labeled[b]])
     rest = np.setdiff1d(np.arange(len(y)), labeled)
-    probs = fit(x[labeled], y[labeled], k, seed)(x[rest])
+    probs = fit(feats[labeled], y[labeled], k, seed)(feats[rest])
     truth, guess = y[rest], probs.argmax(1)
     noncritical = ~critical_mask(probs, critical_idx)
     order = np.argsort(-probs.max(1)[noncritical], kind="stable")
@@ -136,7 +138,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="auto-accept share and accuracy at 1,000 labels")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data", nargs="+", default=["banking77", "ag_news"])
+    ap.add_argument("--smoothing-k", type=int, default=10,
+                    help="neighbours averaged into each embedding (0: raw embeddings)")
     args = ap.parse_args()
+    from prelabel.smoothing import NeighbourSmoothing
+
     results = {}
     for name in args.data:
         if name == "ag_news" and not (DATA / "ag_news").exists():
@@ -145,8 +151,11 @@ def main() -> None:
         x, y, names, critical = load(name)
         crit = np.array([names.index(c) for c in critical], dtype=int)
         start = time.perf_counter()
-        runs = [one_run(x, y, len(names), crit, seed) for seed in range(args.repeats)]
+        feats = NeighbourSmoothing(x, k=args.smoothing_k).transform(x) \
+            if args.smoothing_k else x
+        runs = [one_run(x, feats, y, len(names), crit, seed) for seed in range(args.repeats)]
         summary = {"runs": runs, "seconds": time.perf_counter() - start,
+                   "smoothing_k": args.smoothing_k,
                    "oracle_share": float(np.mean([r["oracle_share"] for r in runs]))}
         print(f"{name}: oracle share at 0.98 {summary['oracle_share']:.3f}")
         for method in ("pool-estimate", "certified"):

@@ -73,6 +73,33 @@ def full_path(texts: list[str], labels: list[str], batch_size: int,
         return time.perf_counter() - start
 
 
+def smoothing_cost(vectors: np.ndarray, path_items_per_s: float) -> dict:
+    """What neighbour smoothing (on by default for trained heads) adds per pre-labeled item.
+
+    References of 20k (exact search, the largest size searched exactly) and 100k (HNSW, the
+    largest kept) vectors: the texts' embeddings plus small noise, as a pool of paraphrases.
+    """
+    from prelabel.smoothing import EXACT_UP_TO, MAX_REFERENCE, NeighbourSmoothing
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for size in (EXACT_UP_TO, MAX_REFERENCE):
+        ref = vectors[rng.integers(0, len(vectors), size)]
+        ref = ref + 0.05 * rng.standard_normal(ref.shape).astype(np.float32)
+        start = time.perf_counter()
+        smoothing = NeighbourSmoothing(ref, k=10)
+        build = time.perf_counter() - start
+        start = time.perf_counter()
+        smoothing.transform(vectors)
+        per_s = len(vectors) / (time.perf_counter() - start)
+        overhead = path_items_per_s / per_s  # share of the path's time the lookup adds
+        out[str(size)] = {"index_build_s": build, "items_per_s": per_s,
+                          "overhead_on_prelabel_path": overhead}
+        print(f"{'smoothing lookup, ' + str(size // 1000) + 'k refs':<30}{per_s:>10.1f}   "
+              f"(index built in {build:.1f}s; adds {100 * overhead:.1f}% to the pre-label path)")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=3000)
@@ -111,6 +138,7 @@ def main() -> None:
     result["prelabel_onnx_vs_raw_torch"] = raw_s / onnx_full_s
     print(f"{'labelloop prelabel, onnx':<30}{n / onnx_full_s:>10.1f}   "
           f"({raw_s / onnx_full_s:.2f}x raw torch)")
+    result["smoothing"] = smoothing_cost(fp32, n / full_s)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))
     print(f"wrote {OUT}")

@@ -162,3 +162,18 @@ def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, pro
         both = train_model(s, p, settings.model_copy(update={"train_on_auto_accepted": True}),
                            train=version)
         assert both.metrics["n_train"] == len(items)
+
+
+def test_smoothing_off_trains_on_raw_embeddings(settings, project_name, pool_csv):
+    from prelabel.heads import ClassifierHead
+
+    off = settings.model_copy(update={"smoothing_k": 0})
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, pool_csv, label_field="category")
+        model = train_model(s, p, off, train=freeze_version(s, p))
+        assert model.metrics["smoothing_k"] == 0
+    head = ClassifierHead.load(model.artifact_path)
+    assert head.smoothing is None and head.sklearn_model() is head.model
+    run = MlflowClient(settings.tracking_uri).get_run(model.mlflow_run_id)
+    assert run.data.params["neighbour_smoothing_k"] == "0"
