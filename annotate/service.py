@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from labelloop.errors import ConflictError, NotFoundError, ValidationError
 from selection.auto_accept import critical_mask
-from selection.routing import LOW_CONFIDENCE, SAFETY_CRITICAL
+from selection.routing import AUDIT, CALIBRATION, LOW_CONFIDENCE, SAFETY_CRITICAL
 from store.models import (
     Annotation,
     Annotator,
@@ -180,11 +180,22 @@ def _view(session: Session, project: Project, task: Task) -> TaskView:
                     project.guideline_version)
 
 
+# Audit and calibration answers grade the model: one annotator's slip would count as a model
+# error (a 6% annotator error rate caps an audit at 0.94 whatever the model does). So when an
+# answer disagrees with the pre-label there, more annotators are asked and the batch's
+# aggregation (Dawid-Skene) decides. Agreement needs no second opinion: an annotator erring
+# onto exactly the model's wrong label is rare.
+ADJUDICATED_REASONS = (AUDIT, CALIBRATION)
+ADJUDICATION_VOTES = 3
+
+
 def submit(session: Session, task_id: int, annotator: str, label: str,
            seconds_spent: float | None = None) -> Annotation:
     """Record one answer. Closes the task when enough people answered, and the batch (QA and
     its gate run then) when every task is closed. An answer on a gold item re-scores the
-    annotator, who may be flagged for recalibration (their open tasks then go to others)."""
+    annotator, who may be flagged for recalibration (their open tasks then go to others).
+    An answer that disagrees with the pre-label of an audit or calibration task asks for
+    ``ADJUDICATION_VOTES`` answers in all (at most as many as the project has annotators)."""
     annotator = _check_annotator(annotator)
     task = session.get(Task, task_id)
     if task is None:
@@ -219,6 +230,10 @@ def submit(session: Session, task_id: int, annotator: str, label: str,
                             guideline_version=project.guideline_version)
     session.add(annotation)
     session.flush()
+    if task.reason in ADJUDICATED_REASONS and label != task.prelabel and \
+            task.required < ADJUDICATION_VOTES:
+        task.required = max(task.required, min(ADJUDICATION_VOTES,
+                                               _n_annotators(session, project)))
     n_done = session.scalar(select(func.count(Annotation.id)).where(
         Annotation.task_id == task.id)) or 0
     if n_done >= task.required:
@@ -231,6 +246,18 @@ def submit(session: Session, task_id: int, annotator: str, label: str,
 
         flag_annotators(session, project, [annotator])
     return annotation
+
+
+def _n_annotators(session: Session, project: Project) -> int:
+    """How many people, not flagged for recalibration, have been assigned tasks in
+    ``project``: the most answers a task can get."""
+    flagged = select(Annotator.name).where(Annotator.project_id == project.id,
+                                           Annotator.status == "flagged")
+    return session.scalar(select(func.count(func.distinct(Assignment.annotator)))
+                          .join(Task, Task.id == Assignment.task_id)
+                          .join(Batch, Batch.id == Task.batch_id)
+                          .where(Batch.project_id == project.id,
+                                 Assignment.annotator.not_in(flagged))) or 0
 
 
 def close_if_complete(session: Session, batch: Batch) -> None:
