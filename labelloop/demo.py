@@ -34,6 +34,7 @@ CRITICAL = ["lost_or_stolen_card", "compromised_card", "card_payment_not_recogni
             "cash_withdrawal_not_recognised", "direct_debit_payment_not_recognised",
             "lost_or_stolen_phone"]
 ANNOTATORS = {"ana": 0.03, "ben": 0.06, "chen": 0.10}
+TURN = 25  # tasks an annotator takes at a time
 
 
 def demo_data() -> Path:
@@ -65,14 +66,15 @@ def read_truth(path: Path) -> dict[str, str]:
 
 
 def annotate_batch(settings: Settings, project_name: str, oracle: Oracle) -> int:
-    """Every simulated annotator works until no task is left for them; returns answers given."""
+    """The simulated annotators take turns, ``TURN`` tasks at a time (as a team working side
+    by side would), until no task is left for any of them; returns answers given."""
     given = 0
     while True:
         progressed = 0
         for annotator in oracle.noise:
             with open_session(settings.db_url) as session:
                 project = session.scalar(select(Project).where(Project.name == project_name))
-                for task in next_tasks(session, project, annotator, limit=1000):
+                for task in next_tasks(session, project, annotator, limit=TURN):
                     submit(session, task.task_id, annotator,
                            oracle.answer(annotator, task.text), seconds_spent=5.0)
                     progressed += 1
