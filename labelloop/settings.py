@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     self_training: bool = Field(default=False, description="Also train each model on pool "
                                 "items it labels with calibrated confidence >= "
                                 "pseudo_label_threshold (logged to MLflow as an input; never "
-                                "counted as human labels)")
+                                "counted as human labels). Opt-in: it makes the model surer of "
+                                "its own mistakes, and auto-accept less accurate")
     pseudo_label_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
     train_on_auto_accepted: bool = Field(default=False, description="Fit the pre-labeler on "
                                          "auto-accepted rows too (they stay in every version "
