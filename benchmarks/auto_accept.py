@@ -48,6 +48,7 @@ from selection.auto_accept import (  # noqa: E402
     tighten,
 )
 from selection.strategies import Pool, get_strategy  # noqa: E402
+from training.service import CALIBRATION_FOLDS  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "auto_accept.json"
 
@@ -95,7 +96,7 @@ def one_run(x, feats, y, k, critical_idx, seed, budget=1000, seed_size=100,  # n
         labeled = np.concatenate([labeled, pool[picks], pool[cal]])
         is_random = np.r_[is_random, np.zeros(len(picks), bool), np.ones(n_cal, bool)]
     oof = np.zeros((len(labeled), k))
-    for a, b in KFold(5, shuffle=True, random_state=seed).split(labeled):
+    for a, b in KFold(CALIBRATION_FOLDS, shuffle=True, random_state=seed).split(labeled):
         oof[b] = fit(feats[labeled[a]], y[labeled[a]], k, seed)(feats[labeled[b]])
     rest = np.setdiff1d(np.arange(len(y)), labeled)
     probs = fit(feats[labeled], y[labeled], k, seed)(feats[rest])

@@ -219,13 +219,18 @@ def _self_train(project: Project, settings: Settings, records: list[dict[str, An
 
 
 HUMAN_ORIGINS = ("human", "reviewed", "given")
+# Out-of-fold models for auto-accept calibration: with 10 folds each trains on 90% of the
+# rows, close to the final model it stands in for (5 folds: 80%, a visibly weaker model).
+# Measured on BANKING77 at 1,000 labels, 14 runs: 49.6% of non-critical items accepted at a
+# true 0.985 against 45.2% at 0.987 with 5 folds (benchmarks/auto_accept.py).
+CALIBRATION_FOLDS = 10
 MIN_CALIBRATION = 50  # random calibration rows needed before the pool estimate is trusted
 MAX_POOL_SAMPLE = 200_000  # the pool estimate is a mean: a uniform sample of this size will do
 
 
 def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: np.ndarray,
                            head: ClassifierHead, c: float, seed: int,
-                           pool_vectors: PoolVectors, folds: int = 5,
+                           pool_vectors: PoolVectors, folds: int = CALIBRATION_FOLDS,
                            pseudo: Pseudo | None = None) -> dict[str, Any] | None:
     """Auto-accept thresholds from out-of-fold predictions on human-verified rows only
     (auto-accepted rows would grade the model with its own answers).
