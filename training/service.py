@@ -155,9 +155,11 @@ def _smoothing(session: Session, project: Project, settings: Settings,
     """Neighbour smoothing over a uniform sample of the project's pool items (labeled or not),
     or None when it is off or the pool is too small to have k neighbours to spare."""
     k = settings.smoothing_k
+    if k == 0:
+        return None
     ids = list(session.scalars(select(Item.id).where(
         Item.project_id == project.id, Item.split == "pool").order_by(Item.id)))
-    if k == 0 or len(ids) <= 2 * k:
+    if len(ids) <= 2 * k:
         return None
     if len(ids) > MAX_REFERENCE:
         rng = np.random.default_rng(seed)
