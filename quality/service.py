@@ -9,7 +9,7 @@ label and kept out of agreement, aggregation and final labels.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,7 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
                                      len(annotators)), item_idx, ann_idx, lab_idx,
                     len(tasks), len(project.labels))
 
-    audit_n = audit_ok = 0
+    audit_n = audit_ok = audit_unresolved = 0
     for i, task in enumerate(tasks):
         if not by_task[task.id]:
             continue
@@ -83,6 +83,9 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
         _write_final(session, task, batch, project, label, sorted(by_task[task.id],
                      key=lambda a: a.annotator), share, posterior)
         if task.reason == AUDIT:
+            if _unresolved([a.label for a in by_task[task.id]]):
+                audit_unresolved += 1  # no truth to grade the model against
+                continue
             audit_n += 1
             audit_ok += int(label == task.prelabel)
     session.flush()
@@ -101,7 +104,7 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
         "label_error_rate": errors["rate"] if errors else None, "label_errors": errors,
         "accepted_prelabel_share": (float(np.mean([a.accepted_prelabel for a in answers]))
                                     if answers else None),
-        "audit": {"n": audit_n, "correct": audit_ok,
+        "audit": {"n": audit_n, "correct": audit_ok, "unresolved": audit_unresolved,
                   "accuracy": audit_ok / audit_n if audit_n else None,
                   "ci95": list(audit_interval(audit_ok, audit_n)) if audit_n else None},
     }
@@ -118,6 +121,12 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
     batch.gate_reason = None if decision.passed else "; ".join(decision.reasons)
     session.flush()
     return batch.qa
+
+
+def _unresolved(labels: list[str]) -> bool:
+    """Three or more answers and no label given by more than half: the people adjudicating
+    an audit item disagree among themselves, so it cannot grade the model either way."""
+    return len(labels) >= 3 and 2 * max(Counter(labels).values()) <= len(labels)
 
 
 def _gold_figures(session: Session, project: Project, gold_tasks: list[Task],

@@ -56,6 +56,42 @@ def test_calibrated_auto_accept_audit_and_tightening(settings, project_name, tmp
     assert nxt.n_auto_accepted == 0  # the broken promise stops auto-accept
 
 
+def test_an_audit_item_people_cannot_agree_on_is_left_out_of_the_audit(settings, project_name,
+                                                                       tmp_path):
+    """Three annotators, three different answers on an audited item: it grades nothing."""
+    rows = banking_rows("train", LABELS, 60, seed=3)
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        p.audit_share, p.confidence_threshold = 0.2, 0.5
+        ingest_file(s, p, write_csv(tmp_path / "l.csv", rows[:320]), label_field="category")
+        ingest_file(s, p, write_csv(tmp_path / "u.csv", rows[320:], fields=("text",)))
+        train_model(s, p, settings, train=freeze_version(s, p))
+        rep = next_batch(s, p, settings, size=10, seed=0)
+    assert rep.reasons.get("audit", 0) >= 1
+    from store.models import Annotation
+
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        for who in ("ana", "ben", "chen"):  # the team shares the batch: all three are known
+            next_tasks(s, p, who, limit=4 if who != "chen" else 200)
+        for _ in range(3):  # until the adjudicated audit tasks have their three answers
+            for who in ("ana", "ben", "chen"):
+                for t in next_tasks(s, p, who, limit=200):
+                    task = s.get(Task, t.task_id)
+                    n = len(s.scalars(select(Annotation).where(
+                        Annotation.task_id == task.id)).all())
+                    others = [lb for lb in LABELS if lb != task.prelabel]
+                    # Audit answers: two different wrong labels, then the pre-label.
+                    answer = ([*others[:2], task.prelabel][n] if task.reason == "audit"
+                              else task.prelabel)
+                    submit(s, t.task_id, who, answer)
+        batch = s.get(Batch, rep.batch_id)
+        assert batch.status != "open"
+        audit = batch.qa["audit"]
+        assert audit["unresolved"] == rep.reasons["audit"] and audit["n"] == 0
+        assert audit["accuracy"] is None
+
+
 def test_zero_shot_never_auto_accepts_and_unknown_strategy(settings, project_name, pool_csv):
     with open_session(settings.db_url) as s:
         p = get_project(s, project_name)
