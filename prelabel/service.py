@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import insert, select
@@ -65,7 +67,15 @@ def load_head(project: Project, model: ModelVersion, encoder: Encoder,
         return zero_shot_head(project, encoder)
     if not model.artifact_path:
         raise RuntimeError(f"model version {model.id} has no stored head")
-    return ClassifierHead.load(model.artifact_path)
+    stat = Path(model.artifact_path).stat()
+    return _stored_head(model.artifact_path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _stored_head(path: str, mtime_ns: int, size: int) -> ClassifierHead:
+    """A stored head, loaded once per file version (path, mtime, size): a smoothed head
+    rebuilds its neighbour index on load, seconds at 100k references."""
+    return ClassifierHead.load(path)
 
 
 def prelabel_project(session: Session, project: Project, settings: Settings, *,

@@ -95,3 +95,24 @@ def test_bad_input_is_named() -> None:
     with pytest.raises(ValidationError, match="8 dimensions") as err:
         NeighbourSmoothing(ref).transform(np.ones((2, 4), dtype=np.float32))
     assert err.value.where == "smoothing.transform"
+
+
+def test_a_stored_head_is_loaded_once_per_file_version(banking: tuple, tmp_path) -> None:
+    """Loading rebuilds the neighbour index, so a head file is read once; a rewritten file
+    (a fresh home reusing the path) is read again."""
+    import os
+    from types import SimpleNamespace
+
+    from prelabel.service import load_head
+
+    X, y, _ = banking  # noqa: N806
+    labels = [f"intent-{i}" for i in range(10)]
+    path = ClassifierHead.fit(labels, X[::3], [labels[k] for k in y[::3]],
+                              smoothing=NeighbourSmoothing(X)).save(tmp_path / "m.joblib")
+    model = SimpleNamespace(kind="classifier", artifact_path=str(path), id=1)
+    first = load_head(None, model, None)  # type: ignore[arg-type]
+    assert load_head(None, model, None) is first  # type: ignore[arg-type]
+    ClassifierHead.fit(labels, X[1::3], [labels[k] for k in y[1::3]]).save(path)
+    os.utime(path, ns=(1, 1))  # a different version of the file, even within one clock tick
+    again = load_head(None, model, None)  # type: ignore[arg-type]
+    assert again is not first and again.smoothing is None
