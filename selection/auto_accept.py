@@ -180,16 +180,28 @@ def estimated_thresholds(pool_probs: np.ndarray, temperature: float, critical: n
     out: they are never accepted. Every accepted group meets ``target`` in expectation, so
     their union does; audits (``tighten``) check the promise on fresh human labels.
     """
+    cal, pred = _pool_confidence(pool_probs, temperature, critical, plausibility)
+    return _thresholds_from(cal, pred, temperature, target, min_per_class)
+
+
+def _pool_confidence(pool_probs: np.ndarray, temperature: float, critical: np.ndarray,
+                     plausibility: float) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated top probability (m,) and predicted class (m,) of the m non-critical pool
+    items: what the pool estimate and its calibration-row check both read."""
     probs = np.asarray(pool_probs, dtype=np.float64)
     if probs.ndim != 2:
         raise ValidationError(f"pool_probs must be (n, c), got shape {probs.shape}",
                               where="pool_probs")
+    probs = probs[~critical_mask(probs, critical, plausibility)]
+    pred = probs.argmax(axis=1)
+    return temperature_scaled(probs, temperature)[np.arange(len(pred)), pred], pred
+
+
+def _thresholds_from(cal: np.ndarray, pred: np.ndarray, temperature: float, target: float,
+                     min_per_class: int = 1) -> Thresholds:
+    """``estimated_thresholds`` on the pool's calibrated confidence ``cal``, classes ``pred``."""
     if not 0.0 < target < 1.0:
         raise ValidationError(f"target must be in (0, 1), got {target}", where="target")
-    keep = ~critical_mask(probs, critical, plausibility)
-    probs = probs[keep]
-    pred = probs.argmax(axis=1)
-    cal = temperature_scaled(probs, temperature)[np.arange(len(pred)), pred]
     global_t = _lowest_estimated(cal, target)
     per_class = {int(c): _lowest_estimated(cal[pred == c], target)
                  for c in np.unique(pred) if (pred == c).sum() >= min_per_class}
@@ -220,7 +232,8 @@ def pool_estimate(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarr
                               f"probabilities with one label each, got {cal_probs.shape} and "
                               f"{len(cal_y)} labels", where="calibration")
     temperature = fit_temperature(np.log(np.clip(cal_probs, 1e-12, 1.0)), cal_y)
-    t = estimated_thresholds(pool_probs, temperature, critical, target, plausibility)
+    pool_conf, pool_pred = _pool_confidence(pool_probs, temperature, critical, plausibility)
+    t = _thresholds_from(pool_conf, pool_pred, temperature, target)
     # The calibration rows are a random sample of the pool, labeled by people: thresholds
     # must also keep the promise on them, or rise until they do. A temperature cannot
     # express a noise floor (labels that disagree with even the surest predictions); these
@@ -228,8 +241,6 @@ def pool_estimate(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarr
     keep = ~critical_mask(cal_probs, critical, plausibility)
     cal_pred = cal_probs.argmax(axis=1)
     cal_conf = temperature_scaled(cal_probs, temperature)[np.arange(len(cal_y)), cal_pred]
-    pool_conf = temperature_scaled(pool_probs, temperature).max(axis=1)[
-        ~critical_mask(pool_probs, critical, plausibility)]
     floor = _lowest_shrunk(cal_conf[keep], (cal_pred == cal_y)[keep], pool_conf, target)
     t = replace(t, global_threshold=max(t.global_threshold, floor),
                 per_class={c: max(v, floor) for c, v in t.per_class.items()})

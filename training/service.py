@@ -171,24 +171,26 @@ def _smoothing(session: Session, project: Project, settings: Settings,
     return NeighbourSmoothing(reference, k=k, seed=seed)
 
 
-def _out_of_fold(project: Project, x: np.ndarray, labels: list[str], c: float, seed: int,
-                 folds: int, pseudo: Pseudo | None = None,
-                 smoothing: NeighbourSmoothing | None = None) -> np.ndarray | None:
-    """(n, n_labels) out-of-fold probabilities of rows (x, labels); every fold model also
-    trains on ``pseudo``'s rows when given, and smooths as the final head does. None when a
-    fold would see a single label."""
+def _out_of_fold(project: Project, head: ClassifierHead, x: np.ndarray, labels: list[str],
+                 c: float, seed: int, folds: int,
+                 pseudo: Pseudo | None = None) -> np.ndarray | None:
+    """(n, n_labels) out-of-fold probabilities of rows (x, labels) from fold models that read
+    what ``head`` reads (its smoothed features, worked out once here, not once per fold);
+    every fold model also trains on ``pseudo``'s rows when given. None when a fold would see
+    a single label."""
     from sklearn.model_selection import KFold
 
+    z = head.features(x)
+    extra = (head.features(pseudo.x), pseudo.labels) if pseudo is not None else None
     oof = np.zeros((len(labels), len(project.labels)))
-    for fit_idx, held in KFold(folds, shuffle=True, random_state=seed).split(x):
-        fit_x, fit_y = x[fit_idx], [labels[i] for i in fit_idx]
+    for fit_idx, held in KFold(folds, shuffle=True, random_state=seed).split(z):
+        fit_z, fit_y = z[fit_idx], [labels[i] for i in fit_idx]
         if len(set(fit_y)) < 2:
             return None
-        if pseudo is not None:
-            fit_x, fit_y = np.vstack([fit_x, pseudo.x]), fit_y + pseudo.labels
-        fold = ClassifierHead.fit(list(project.labels), fit_x, fit_y, c=c, seed=seed,
-                                  smoothing=smoothing)
-        oof[held] = fold.predict_proba(x[held])
+        if extra is not None:
+            fit_z, fit_y = np.vstack([fit_z, extra[0]]), fit_y + extra[1]
+        fold = ClassifierHead.fit(list(project.labels), fit_z, fit_y, c=c, seed=seed)
+        oof[held] = fold.predict_proba(z[held])
     return oof
 
 
@@ -204,7 +206,7 @@ def _self_train(project: Project, settings: Settings, records: list[dict[str, An
     if not pool or len(records) < 2 * folds:
         return head, None
     index = {lb: i for i, lb in enumerate(project.labels)}
-    oof = _out_of_fold(project, x, labels, c, seed, folds, smoothing=head.smoothing)
+    oof = _out_of_fold(project, head, x, labels, c, seed, folds)
     if oof is None:
         return head, None
     probs = head.predict_proba(xp)
@@ -255,7 +257,7 @@ def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: n
     labels = [r["label"] for r in kept]
     index = {lb: i for i, lb in enumerate(project.labels)}
     y = np.array([index[lb] for lb in labels])
-    oof = _out_of_fold(project, x[human], labels, c, seed, folds, pseudo, head.smoothing)
+    oof = _out_of_fold(project, head, x[human], labels, c, seed, folds, pseudo)
     if oof is None:
         return None
     random_rows = np.array([r["lineage"].get("reason") == CALIBRATION for r in kept])
