@@ -177,3 +177,30 @@ def test_smoothing_off_trains_on_raw_embeddings(settings, project_name, pool_csv
     assert head.smoothing is None and head.sklearn_model() is head.model
     run = MlflowClient(settings.tracking_uri).get_run(model.mlflow_run_id)
     assert run.data.params["neighbour_smoothing_k"] == "0"
+
+
+def test_a_bad_smoothing_k_is_refused_before_anything_is_trained(settings, project_name,
+                                                                 pool_csv, monkeypatch):
+    """LABELLOOP_SMOOTHING_K must be a whole number in [0, 100]: pydantic names the field,
+    and a project trained earlier keeps its model untouched."""
+    import pydantic
+    import pytest
+
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, pool_csv, label_field="category")
+        model = train_model(s, p, settings, train=freeze_version(s, p))
+        before = (model.id, model.artifact_path, p.active_model_id)
+    for bad in ("-1", "101", "ten"):
+        monkeypatch.setenv("LABELLOOP_SMOOTHING_K", bad)
+        with pytest.raises(pydantic.ValidationError, match="smoothing_k"):
+            Settings(home=settings.home)
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        assert p.active_model_id == before[2] == before[0]
+        from pathlib import Path
+
+        from store.models import ModelVersion
+
+        assert s.get(ModelVersion, before[0]).artifact_path == before[1]
+        assert Path(before[1]).is_file()
