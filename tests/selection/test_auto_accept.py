@@ -182,3 +182,25 @@ def test_new_knobs_reject_bad_values_and_store_nothing(tmp_path) -> None:
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValidationError, match="temperature"):
             temperature_scaled(np.array([[0.6, 0.4]]), bad)
+
+
+def test_pool_estimate_gives_classes_their_own_threshold_only_where_counts_allow() -> None:
+    rng = np.random.default_rng(11)
+    pool, pool_y = _overconfident_pool(rng, 40_000, 1.0)
+    cal, cal_y = _overconfident_pool(rng, 2000, 1.0)  # enough rows for a close temperature
+    counts = np.bincount(cal.argmax(1), minlength=4)
+    none = np.array([], int)
+    each, _ = pool_estimate(pool, cal, cal_y, critical=none, target=0.98)
+    assert set(each.per_class) == set(np.flatnonzero(counts >= 30).tolist())
+    shared, _ = pool_estimate(pool, cal, cal_y, critical=none, target=0.98,
+                              min_per_class=int(counts.max()) + 1)
+    assert shared.per_class == {}  # too few calibration rows for any class: one threshold
+    # One threshold over all classes accepts in order of calibrated confidence: more items
+    # for the same promise than one threshold per class, each held to the target alone.
+    right = pool.argmax(1) == pool_y
+    by_class = auto_accept_mask(pool, each, none)
+    pooled = auto_accept_mask(pool, shared, none)
+    assert pooled.mean() > by_class.mean()
+    assert right[pooled].mean() >= 0.97 and right[by_class].mean() >= 0.97
+    with pytest.raises(ValidationError, match="min_per_class"):
+        pool_estimate(pool, cal, cal_y, critical=none, min_per_class=0)
