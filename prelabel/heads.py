@@ -22,6 +22,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def dropout_linear(weight: np.ndarray, bias: np.ndarray, p: float = 0.2) -> object:
+    """A torch module ``Dropout(p) -> Linear``: features (m, d) -> logits (m, c).
+
+    weight: (c, d), bias: (c,). What MC-dropout strategies (``selection.bald``) sample from:
+    the head's own linear map with dropout on its input features.
+    """
+    import torch
+
+    weight = np.asarray(weight, dtype=np.float32)
+    linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(weight))
+        linear.bias.copy_(torch.from_numpy(np.asarray(bias, dtype=np.float32)))
+    return torch.nn.Sequential(torch.nn.Dropout(p), linear)
+
+
 def label_prompt(label: str, description: str | None) -> str:
     """The text a zero-shot prototype is built from: the label's words and its description."""
     words = label.replace("_", " ").replace("-", " ")
@@ -42,6 +58,15 @@ class ZeroShotHead:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return softmax((x @ self.prototypes.T) / self.temperature)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """What the head's linear map reads: the embeddings themselves."""
+        return x
+
+    def dropout_module(self, p: float = 0.2) -> object:
+        """The head as ``Dropout(p) -> Linear`` over ``features`` (see ``dropout_linear``)."""
+        return dropout_linear(self.prototypes / self.temperature,
+                              np.zeros(len(self.labels)), p)
 
 
 @dataclass
@@ -83,6 +108,19 @@ class ClassifierHead:
         if raw.ndim == 1:  # binary: sklearn returns one column
             raw = np.stack([-raw / 2, raw / 2], axis=1)
         return raw
+
+    def dropout_module(self, p: float = 0.2) -> object:
+        """The head as ``Dropout(p) -> Linear`` over ``features``, logits over every project
+        label in order (temperature applied; labels never trained on get a bias of -30)."""
+        coef, icpt = self.model.coef_, self.model.intercept_
+        if len(self.model.classes_) == 2:  # sklearn stores one row for binary problems
+            coef, icpt = np.vstack([-coef / 2, coef / 2]), np.r_[-icpt / 2, icpt / 2]
+        index = {label: i for i, label in enumerate(self.labels)}
+        cols = [index[c] for c in self.model.classes_]
+        weight = np.zeros((len(self.labels), coef.shape[1]))
+        bias = np.full(len(self.labels), -30.0)
+        weight[cols], bias[cols] = coef / self.temperature, icpt / self.temperature
+        return dropout_linear(weight, bias, p)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         seen = softmax(self.logits(x) / self.temperature)

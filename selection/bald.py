@@ -56,6 +56,7 @@ class BALD:
     """
 
     name = "bald"
+    needs_model = True  # the service passes the head as a torch module over its features
 
     def __init__(self, passes: int = 20) -> None:
         self.passes = passes

@@ -14,7 +14,13 @@ from labelloop.errors import EmptyPoolError, ValidationError
 from labelloop.progress import Progress, silent
 from labelloop.settings import Settings
 from prelabel.cache import embed_items
-from prelabel.service import active_model, encoder_for, pool_predictions, prelabel_project
+from prelabel.service import (
+    active_model,
+    encoder_for,
+    load_head,
+    pool_predictions,
+    prelabel_project,
+)
 from selection.calibration import model_thresholds
 from selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, RoutingPolicy, route
 from selection.strategies import Pool, get_strategy
@@ -121,8 +127,14 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         # confusable label pairs, so the default strategy picks by diversity alone until a
         # trained model exists.
         cold = model.kind == "zero-shot" and strategy == "default"
+        module = None
+        if getattr(chooser, "needs_model", False):
+            # MC-dropout strategies sample the pre-labeler's own linear map, so they read the
+            # features that map reads (neighbour-smoothed embeddings for a trained head).
+            head = load_head(project, model, encoder)
+            vectors, module = head.features(vectors), head.dropout_module()
         pool = Pool(probs=None if cold else probs[human], embeddings=vectors,
-                    labeled_embeddings=labeled, class_boost=boost)
+                    labeled_embeddings=labeled, class_boost=boost, model=module)
         picked = human[chooser.select(pool, min(size - calibration.size, human.size), rng)]
     seconds = time.perf_counter() - start
     order = np.concatenate([picked, calibration, audit])

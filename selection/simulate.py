@@ -275,7 +275,7 @@ class _Model:
 
     def dropout_head(self, d: int, p: float = 0.2) -> object:
         """The fitted linear model as a torch module with input dropout, for MC-dropout BALD."""
-        import torch
+        from prelabel.heads import dropout_linear
 
         weight = np.zeros((self.n_classes, d), dtype=np.float32)
         bias = np.full(self.n_classes, -30.0, dtype=np.float32)  # unseen classes: never
@@ -286,11 +286,7 @@ class _Model:
             weight[self.clf.classes_], bias[self.clf.classes_] = coef, icpt
         else:
             bias[self.classes[0]] = 0.0
-        linear = torch.nn.Linear(d, self.n_classes)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(weight))
-            linear.bias.copy_(torch.from_numpy(bias))
-        return torch.nn.Sequential(torch.nn.Dropout(p), linear)
+        return dropout_linear(weight, bias, p)
 
 
 def _fit(X: np.ndarray, y: np.ndarray, n_classes: int) -> _Model:  # noqa: N803
@@ -340,7 +336,7 @@ def _run_one(strategy: object, split: _Split, batch_size: int, budget: int,
                     labeled_embeddings=split.X_train[labeled],
                     labeled_y=split.y_train[labeled],
                     model=model.dropout_head(split.X_train.shape[1])
-                    if getattr(strategy, "name", "") == "bald" else None)
+                    if getattr(strategy, "needs_model", False) else None)
         start = time.perf_counter()
         picked = strategy.select(pool, n, rng)  # type: ignore[attr-defined]
         spent += time.perf_counter() - start

@@ -116,3 +116,41 @@ def test_a_stored_head_is_loaded_once_per_file_version(banking: tuple, tmp_path)
     os.utime(path, ns=(1, 1))  # a different version of the file, even within one clock tick
     again = load_head(None, model, None)  # type: ignore[arg-type]
     assert again is not first and again.smoothing is None
+
+
+def _module_probs(module: object, features: np.ndarray) -> np.ndarray:
+    import torch
+
+    module.eval()  # type: ignore[attr-defined]
+    with torch.no_grad():
+        logits = module(torch.from_numpy(np.asarray(features, dtype=np.float32)))  # type: ignore[operator]
+    return torch.softmax(logits, dim=-1).double().numpy()
+
+
+def test_heads_as_dropout_modules_predict_what_the_heads_predict(banking: tuple) -> None:
+    """MC-dropout strategies sample this module: with dropout off it must be the head itself
+    (smoothed features, temperature, labels never trained on, binary heads, zero-shot)."""
+    X, y, _ = banking  # noqa: N806
+    labels = [f"intent-{i}" for i in range(10)] + ["never-seen"]
+    head = ClassifierHead.fit(labels, X[::3], [labels[k] for k in y[::3]],
+                              smoothing=NeighbourSmoothing(X, k=10))
+    head.temperature = 0.6
+    got = _module_probs(head.dropout_module(), head.features(X[:40]))
+    np.testing.assert_allclose(got, head.predict_proba(X[:40]), atol=1e-5)
+    assert got[:, -1].max() < 1e-9  # the label it never saw stays out
+    two = y < 2
+    binary = ClassifierHead.fit(labels[:2], X[two], [labels[k] for k in y[two]])
+    np.testing.assert_allclose(_module_probs(binary.dropout_module(), X[two]),
+                               binary.predict_proba(X[two]), atol=1e-5)
+    from prelabel.heads import ZeroShotHead
+
+    zero = ZeroShotHead(labels[:10], X[::30][:10])
+    np.testing.assert_allclose(_module_probs(zero.dropout_module(), zero.features(X[:40])),
+                               zero.predict_proba(X[:40]), atol=1e-5)
+    # Dropout on: the passes differ, which is what BALD measures.
+    module = head.dropout_module(p=0.3)
+    module.train()
+    import torch
+
+    feats = torch.from_numpy(head.features(X[:40]).astype(np.float32))
+    assert not torch.allclose(module(feats), module(feats))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import select
 
 from annotate.service import next_tasks, submit
@@ -9,7 +10,7 @@ from ingest.service import ingest_file
 from labelloop.projects import get_project
 from selection.service import next_batch
 from store.db import open_session
-from store.models import Batch, FinalLabel, Item, ModelVersion, Task
+from store.models import Batch, FinalLabel, Item, ModelVersion, Prediction, Task
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 from training.service import train_model
 from versions.service import freeze_version
@@ -101,3 +102,29 @@ def test_zero_shot_never_auto_accepts_and_unknown_strategy(settings, project_nam
     assert set(rep.reasons) <= {"safety-critical", "low-confidence", "calibration"}
     # the project's calibration_share (0.1) of the batch is drawn at random: 2 of 15
     assert rep.reasons.get("calibration") == 2
+
+
+def test_bald_picks_from_the_pre_labelers_own_dropout_samples(settings, project_name, tmp_path):
+    """``--strategy bald`` in the loop: the trained head as an MC-dropout model."""
+    rows = banking_rows("train", LABELS, 60, seed=5)
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, write_csv(tmp_path / "l.csv", rows[:200]), label_field="category")
+        ingest_file(s, p, write_csv(tmp_path / "u.csv", rows[200:], fields=("text",)))
+        train_model(s, p, settings, train=freeze_version(s, p))
+    picks, confidence = [], []
+    for seed in (0, 0, 1):
+        with open_session(settings.db_url) as s:
+            p = get_project(s, project_name)
+            rep = next_batch(s, p, settings, size=20, strategy="bald", auto_accept=False,
+                             seed=seed)
+            tasks = list(s.scalars(select(Task).where(Task.batch_id == rep.batch_id,
+                                                      Task.reason == "low-confidence")))
+            picks.append([t.item_id for t in sorted(tasks, key=lambda t: -t.score)])
+            confidence.append([t.prelabel_confidence for t in tasks])
+            pool = [pr.confidence for pr in s.scalars(select(Prediction).where(
+                Prediction.model_version_id == rep.model_version_id))]
+            s.rollback()  # the same pool again for the next seed
+    assert rep.strategy == "bald" and len(picks[0]) >= 10
+    assert picks[0] == picks[1]  # deterministic under a seed
+    assert np.mean(confidence[0]) < np.mean(pool) - 0.1  # uncertain items, not the bulk
