@@ -38,6 +38,23 @@ def dropout_linear(weight: np.ndarray, bias: np.ndarray, p: float = 0.2) -> obje
     return torch.nn.Sequential(torch.nn.Dropout(p), linear)
 
 
+def full_linear(model: LogisticRegression, rows: list[int] | np.ndarray, n_out: int,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted logistic regression's logits as weights (n_out, d) and bias (n_out,).
+
+    ``rows[i]`` is the output row of ``model.classes_[i]``; every other row gets weight 0 and
+    bias -30, so a class never trained on never wins. Binary models (one row in sklearn)
+    become two rows, -z/2 and +z/2, as in ``ClassifierHead.logits``.
+    """
+    coef, icpt = model.coef_, model.intercept_
+    if len(model.classes_) == 2:
+        coef, icpt = np.vstack([-coef / 2, coef / 2]), np.r_[-icpt / 2, icpt / 2]
+    weight = np.zeros((n_out, coef.shape[1]))
+    bias = np.full(n_out, -30.0)
+    weight[rows], bias[rows] = coef, icpt
+    return weight, bias
+
+
 def label_prompt(label: str, description: str | None) -> str:
     """The text a zero-shot prototype is built from: the label's words and its description."""
     words = label.replace("_", " ").replace("-", " ")
@@ -112,14 +129,11 @@ class ClassifierHead:
     def dropout_module(self, p: float = 0.2) -> object:
         """The head as ``Dropout(p) -> Linear`` over ``features``, logits over every project
         label in order (temperature applied; labels never trained on get a bias of -30)."""
-        coef, icpt = self.model.coef_, self.model.intercept_
-        if len(self.model.classes_) == 2:  # sklearn stores one row for binary problems
-            coef, icpt = np.vstack([-coef / 2, coef / 2]), np.r_[-icpt / 2, icpt / 2]
         index = {label: i for i, label in enumerate(self.labels)}
         cols = [index[c] for c in self.model.classes_]
-        weight = np.zeros((len(self.labels), coef.shape[1]))
-        bias = np.full(len(self.labels), -30.0)
-        weight[cols], bias[cols] = coef / self.temperature, icpt / self.temperature
+        weight, bias = full_linear(self.model, cols, len(self.labels))
+        weight[cols] /= self.temperature
+        bias[cols] /= self.temperature
         return dropout_linear(weight, bias, p)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -181,7 +181,9 @@ def estimated_thresholds(pool_probs: np.ndarray, temperature: float, critical: n
     their union does; audits (``tighten``) check the promise on fresh human labels.
     """
     cal, pred = _pool_confidence(pool_probs, temperature, critical, plausibility)
-    return _thresholds_from(cal, pred, temperature, target, min_per_class)
+    counts = np.bincount(pred, minlength=np.shape(pool_probs)[1])
+    own = {int(c) for c in np.flatnonzero(counts >= max(1, min_per_class))}
+    return _thresholds_from(cal, pred, temperature, target, own)
 
 
 def _pool_confidence(pool_probs: np.ndarray, temperature: float, critical: np.ndarray,
@@ -198,17 +200,15 @@ def _pool_confidence(pool_probs: np.ndarray, temperature: float, critical: np.nd
 
 
 def _thresholds_from(cal: np.ndarray, pred: np.ndarray, temperature: float, target: float,
-                     min_per_class: int = 1, own: set[int] | None = None) -> Thresholds:
-    """``estimated_thresholds`` on the pool's calibrated confidence ``cal``, classes ``pred``.
+                     own: set[int]) -> Thresholds:
+    """Thresholds on the pool's calibrated confidence ``cal`` (m,), predicted classes ``pred``.
 
-    ``own``: the classes that get a threshold of their own (None: every class with at least
-    ``min_per_class`` pool items). The global threshold is set on the items of the other
-    classes (on all items when every class has its own), so each group meets ``target``.
+    ``own``: the classes that get a threshold of their own (those without pool items get
+    none). The global threshold is set on the items of the other classes (on all items when
+    every class has its own), so each group meets ``target``.
     """
     if not 0.0 < target < 1.0:
         raise ValidationError(f"target must be in (0, 1), got {target}", where="target")
-    if own is None:
-        own = {int(c) for c in np.unique(pred) if (pred == c).sum() >= min_per_class}
     shared = ~np.isin(pred, sorted(own))
     global_t = _lowest_estimated(cal[shared] if shared.any() else cal, target)
     per_class = {int(c): _lowest_estimated(cal[pred == c], target)

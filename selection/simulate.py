@@ -275,16 +275,12 @@ class _Model:
 
     def dropout_head(self, d: int, p: float = 0.2) -> object:
         """The fitted linear model as a torch module with input dropout, for MC-dropout BALD."""
-        from prelabel.heads import dropout_linear
+        from prelabel.heads import dropout_linear, full_linear
 
-        weight = np.zeros((self.n_classes, d), dtype=np.float32)
-        bias = np.full(self.n_classes, -30.0, dtype=np.float32)  # unseen classes: never
         if self.clf is not None:
-            coef, icpt = self.clf.coef_, self.clf.intercept_
-            if len(self.clf.classes_) == 2:  # sklearn stores one row for binary problems
-                coef, icpt = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, icpt]
-            weight[self.clf.classes_], bias[self.clf.classes_] = coef, icpt
-        else:
+            weight, bias = full_linear(self.clf, self.clf.classes_, self.n_classes)
+        else:  # one class seen: it always wins
+            weight, bias = np.zeros((self.n_classes, d)), np.full(self.n_classes, -30.0)
             bias[self.classes[0]] = 0.0
         return dropout_linear(weight, bias, p)
 
