@@ -16,10 +16,10 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from labelloop.errors import ConflictError, NotFoundError, ValidationError
-from selection.auto_accept import critical_mask
-from selection.routing import AUDIT, CALIBRATION, LOW_CONFIDENCE, SAFETY_CRITICAL
-from store.models import (
+from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.selection.auto_accept import critical_mask
+from labelloop.selection.routing import AUDIT, CALIBRATION, LOW_CONFIDENCE, SAFETY_CRITICAL
+from labelloop.store.models import (
     Annotation,
     Annotator,
     Assignment,
@@ -189,13 +189,26 @@ ADJUDICATED_REASONS = (AUDIT, CALIBRATION)
 ADJUDICATION_VOTES = 3
 
 
+@dataclass
+class Submission:
+    """What one answer did: the stored answer, and what the loop must react to
+    (``labelloop.loop`` wires QA and gold scoring to these flags)."""
+
+    annotation: Annotation
+    project: Project
+    batch: Batch
+    batch_complete: bool
+    gold: bool
+
+
 def submit(session: Session, task_id: int, annotator: str, label: str,
-           seconds_spent: float | None = None) -> Annotation:
-    """Record one answer. Closes the task when enough people answered, and the batch (QA and
-    its gate run then) when every task is closed. An answer on a gold item re-scores the
-    annotator, who may be flagged for recalibration (their open tasks then go to others).
+           seconds_spent: float | None = None) -> Submission:
+    """Record one answer and close the task when enough people answered.
+
     An answer that disagrees with the pre-label of an audit or calibration task asks for
-    ``ADJUDICATION_VOTES`` answers in all (at most as many as the project has annotators)."""
+    ``ADJUDICATION_VOTES`` answers in all (at most as many as the project has annotators).
+    The returned flags say whether the batch has no open task left and whether the item was
+    gold; QA and re-scoring are not this stage's work."""
     annotator = _check_annotator(annotator)
     task = session.get(Task, task_id)
     if task is None:
@@ -239,13 +252,9 @@ def submit(session: Session, task_id: int, annotator: str, label: str,
     if n_done >= task.required:
         task.status = "done"
         session.flush()
-        close_if_complete(session, batch)
     item = session.get(Item, task.item_id)
-    if item is not None and item.split == GOLD_SPLIT:
-        from quality.annotators import flag_annotators  # quality scores, annotate reassigns
-
-        flag_annotators(session, project, [annotator])
-    return annotation
+    return Submission(annotation, project, batch, batch_complete=is_complete(session, batch),
+                      gold=item is not None and item.split == GOLD_SPLIT)
 
 
 def _n_annotators(session: Session, project: Project) -> int:
@@ -260,23 +269,25 @@ def _n_annotators(session: Session, project: Project) -> int:
                                  Assignment.annotator.not_in(flagged))) or 0
 
 
-def close_if_complete(session: Session, batch: Batch) -> None:
-    """Run QA and the gate (``quality.service.close_batch``) once no task of an open batch
-    is left open."""
+def is_complete(session: Session, batch: Batch) -> bool:
+    """An open batch with no open task left: ready for QA and its gate."""
     if batch.status != "open":
-        return
+        return False
     open_left = session.scalar(select(func.count(Task.id)).where(
         Task.batch_id == batch.id, Task.status == "open")) or 0
-    if open_left == 0:
-        from quality.service import close_batch  # QA runs when the batch completes
-
-        close_batch(session, batch)
+    return open_left == 0
 
 
-def release_open_tasks(session: Session, project: Project, annotator: str) -> int:
+@dataclass
+class Released:
+    n_tasks: int
+    complete: list[Batch]  # batches so left with no open task: their QA is due
+
+
+def release_open_tasks(session: Session, project: Project, annotator: str) -> Released:
     """Hand ``annotator``'s unanswered tasks back: their open assignments are removed, so the
     tasks go to the next person who asks; a gold task made for them is removed with its
-    assignment. Batches left with nothing open are closed. Returns how many were released."""
+    assignment."""
     session.flush()  # pending changes first: expire_all below would drop them
     rows = session.execute(
         select(Assignment.id, Task.id, Task.batch_id, Item.split)
@@ -284,7 +295,7 @@ def release_open_tasks(session: Session, project: Project, annotator: str) -> in
         .where(Batch.project_id == project.id, Assignment.annotator == annotator,
                Assignment.status == "open")).all()
     if not rows:
-        return 0
+        return Released(0, [])
     session.execute(delete(Assignment).where(Assignment.id.in_([r[0] for r in rows])),
                     execution_options={"synchronize_session": False})
     gold = [r[1] for r in rows if r[3] == GOLD_SPLIT]
@@ -292,8 +303,5 @@ def release_open_tasks(session: Session, project: Project, annotator: str) -> in
         session.execute(delete(Task).where(Task.id.in_(gold)),
                         execution_options={"synchronize_session": False})
     session.expire_all()  # the bulk deletes bypassed the identity map
-    for batch_id in sorted({r[2] for r in rows}):
-        batch = session.get(Batch, batch_id)
-        if batch is not None:
-            close_if_complete(session, batch)
-    return len(rows)
+    batches = [session.get(Batch, batch_id) for batch_id in sorted({r[2] for r in rows})]
+    return Released(len(rows), [b for b in batches if b is not None and is_complete(session, b)])

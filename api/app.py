@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import labelloop
-from api.errors import install_error_handlers
-from api.routers import batches, ingest, projects, quality, tasks, versions
-from api.schemas import ErrorBody
-from labelloop.settings import Settings, get_settings
-from store.db import get_engine
+from labelloop.api.errors import install_error_handlers
+from labelloop.api.routers import batches, ingest, projects, quality, tasks, versions
+from labelloop.api.schemas import ErrorBody
+from labelloop.core.settings import Settings, get_settings
+from labelloop.store.db import get_engine
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from labelloop.settings import Settings
-from store.db import open_session
+from labelloop.core.settings import Settings
+from labelloop.store.db import open_session
 
 
 def get_app_settings(request: Request) -> Settings:

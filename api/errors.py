@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from labelloop.errors import LabelloopError
+from labelloop.core.errors import LabelloopError
 
 
 def install_error_handlers(app: FastAPI) -> None:

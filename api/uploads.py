@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import UploadFile
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 ACCEPTED = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")
 

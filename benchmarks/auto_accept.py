@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from label_efficiency import DATA, cached_embeddings, read_ag_news, read_banking77  # noqa: E402
 
 from labelloop.demo import CRITICAL, demo_data  # noqa: E402
-from selection.auto_accept import (  # noqa: E402
+from labelloop.selection.auto_accept import (  # noqa: E402
     audit_interval,
     auto_accept_mask,
     calibrate_thresholds,
@@ -47,8 +47,8 @@ from selection.auto_accept import (  # noqa: E402
     pool_estimate,
     tighten,
 )
-from selection.strategies import Pool, get_strategy  # noqa: E402
-from training.service import CALIBRATION_FOLDS  # noqa: E402
+from labelloop.selection.strategies import Pool, get_strategy  # noqa: E402
+from labelloop.training.service import CALIBRATION_FOLDS  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "auto_accept.json"
 
@@ -142,7 +142,7 @@ def main() -> None:
     ap.add_argument("--smoothing-k", type=int, default=10,
                     help="neighbours averaged into each embedding (0: raw embeddings)")
     args = ap.parse_args()
-    from prelabel.smoothing import NeighbourSmoothing
+    from labelloop.prelabel.smoothing import NeighbourSmoothing
 
     results = {}
     for name in args.data:

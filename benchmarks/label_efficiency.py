@@ -53,7 +53,7 @@ def read_banking77(data: Path) -> tuple[list[str], list[str]]:
 
 def cached_embeddings(name: str, texts: list[str]) -> np.ndarray:
     """MiniLM embeddings of ``texts``, read from / written to results/cache/<name>_<digest>.npy."""
-    from prelabel.encoders import load_encoder, text_digest
+    from labelloop.prelabel.encoders import load_encoder, text_digest
 
     path = RESULTS / "cache" / f"{name}_{text_digest(texts)[:12]}.npy"
     if path.is_file():
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix for the output file names")
     args = parser.parse_args()
 
-    from selection.simulate import plot_curves, run_simulation
+    from labelloop.selection.simulate import plot_curves, run_simulation
 
     texts, labels = (read_ag_news if args.data == "ag_news" else read_banking77)(DATA)
     X = cached_embeddings(args.data, texts)  # noqa: N806

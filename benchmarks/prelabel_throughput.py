@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ingest.service import ingest_file
+from labelloop.access.projects import create_project
+from labelloop.core.settings import Settings
 from labelloop.demo import demo_data
-from labelloop.projects import create_project
-from labelloop.settings import Settings
-from prelabel.encoders import load_encoder
-from prelabel.service import prelabel_project
-from store.db import open_session
+from labelloop.ingest.service import ingest_file
+from labelloop.prelabel.encoders import load_encoder
+from labelloop.prelabel.service import prelabel_project
+from labelloop.store.db import open_session
 
 OUT = Path(__file__).parent / "results" / "prelabel_throughput.json"
 
@@ -66,7 +66,7 @@ def full_path(texts: list[str], labels: list[str], batch_size: int,
             p = create_project(s, "bench", labels)
             ingest_file(s, p, path, label_field=None)
         with open_session(settings.db_url) as s:
-            from labelloop.projects import get_project
+            from labelloop.access.projects import get_project
 
             start = time.perf_counter()
             prelabel_project(s, get_project(s, "bench"), settings)
@@ -79,7 +79,7 @@ def smoothing_cost(vectors: np.ndarray, path_items_per_s: float) -> dict:
     References of 20k (exact search, the largest size searched exactly) and 100k (HNSW, the
     largest kept) vectors: the texts' embeddings plus small noise, as a pool of paraphrases.
     """
-    from prelabel.smoothing import EXACT_UP_TO, MAX_REFERENCE, NeighbourSmoothing
+    from labelloop.prelabel.smoothing import EXACT_UP_TO, MAX_REFERENCE, NeighbourSmoothing
 
     rng = np.random.default_rng(0)
     out = {}

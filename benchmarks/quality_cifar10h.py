@@ -31,9 +31,13 @@ import numpy as np
 import pandas as pd
 from crowdkit.aggregation import DawidSkene, MajorityVote, OneCoinDawidSkene
 
-from quality.aggregation import AGGREGATORS, aggregate
-from quality.agreement import alpha_bootstrap_ci, fleiss_kappa, krippendorff_alpha_from_counts
-from quality.drift import detect_drift
+from labelloop.quality.aggregation import AGGREGATORS, aggregate
+from labelloop.quality.agreement import (
+    alpha_bootstrap_ci,
+    fleiss_kappa,
+    krippendorff_alpha_from_counts,
+)
+from labelloop.quality.drift import detect_drift
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTS = ROOT.parent / "shared" / "data" / "cifar10h" / "cifar10h-counts.npy"

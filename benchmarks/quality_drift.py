@@ -26,19 +26,20 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from annotate.service import next_tasks, submit
-from ingest.checks import content_hash
-from ingest.service import ingest_file
+from labelloop.access.projects import create_project, get_project, update_guideline
+from labelloop.annotate.service import next_tasks
+from labelloop.core.errors import ConflictError
+from labelloop.core.settings import Settings
 from labelloop.demo import demo_data
-from labelloop.errors import ConflictError
-from labelloop.projects import create_project, get_project, update_guideline
-from labelloop.settings import Settings
-from quality.gold_items import ingest_gold
-from quality.reports import annotator_scorecards, drift_findings, project_report
-from quality.review import suspect_label_errors
-from selection.service import next_batch
-from store.db import open_session
-from store.models import FinalLabel, Item
+from labelloop.ingest.checks import content_hash
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.quality.gold_items import ingest_gold
+from labelloop.quality.reports import annotator_scorecards, drift_findings, project_report
+from labelloop.quality.review import suspect_label_errors
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import FinalLabel, Item
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["activate_my_card", "age_limit", "apple_pay_or_google_pay", "atm_support",

@@ -38,7 +38,7 @@ def make_pool(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def time_strategy(name: str, emb: np.ndarray, probs: np.ndarray, labeled: np.ndarray | None,
                   runs: int) -> list[float]:
-    from selection.strategies import Pool, get_strategy
+    from labelloop.selection.strategies import Pool, get_strategy
 
     pool = Pool(probs=probs, embeddings=emb, labeled_embeddings=labeled)
     strategy = get_strategy(name)

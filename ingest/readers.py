@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 Row = dict[str, Any] | str
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.checks import CleanRow, Rejection, check_row
-from ingest.readers import read_rows
-from labelloop.errors import ValidationError
-from store.models import IngestBatch, Item, Project
+from labelloop.core.errors import ValidationError
+from labelloop.ingest.checks import CleanRow, Rejection, check_row
+from labelloop.ingest.readers import read_rows
+from labelloop.store.models import IngestBatch, Item, Project
 
 SPLITS = ("pool", "eval", "gold")
 

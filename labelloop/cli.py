@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from labelloop.cli_quality import quality_app
-from labelloop.errors import LabelloopError
-from labelloop.progress import Advance
-from labelloop.settings import Settings, get_settings
-from store.db import open_session
+from labelloop.core.errors import LabelloopError
+from labelloop.core.progress import Advance
+from labelloop.core.settings import Settings, get_settings
+from labelloop.store.db import open_session
 
 app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> QA -> version "
                   "-> train, on SQLite + local MLflow by default.", no_args_is_help=True)
@@ -70,7 +70,7 @@ def create_project_cmd(
     gold_share: float = 0.1, gold_min_accuracy: float = 0.8, home: Home = None,
 ) -> None:
     """Create a project with its label schema."""
-    from labelloop.projects import create_project
+    from labelloop.access.projects import create_project
 
     names = (json.loads(Path(labels[1:]).read_text()) if labels.startswith("@")
              else [s.strip() for s in labels.split(",")])
@@ -97,8 +97,8 @@ def ingest(project: str, path: Path, text_field: str = "text",
            split: Annotated[str, typer.Option(help="pool or eval")] = "pool",
            licence: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
     """Ingest JSONL, CSV, Parquet or a Hugging Face datasets folder; prints the report."""
-    from ingest.service import ingest_file
-    from labelloop.projects import get_project
+    from labelloop.access.projects import get_project
+    from labelloop.ingest.service import ingest_file
 
     def go() -> None:
         settings = _settings(home)
@@ -114,8 +114,8 @@ def ingest(project: str, path: Path, text_field: str = "text",
 @app.command()
 def prelabel(project: str, home: Home = None) -> None:
     """Embed (cached) and pre-label every pool item with the active model."""
-    from labelloop.projects import get_project
-    from prelabel.service import prelabel_project
+    from labelloop.access.projects import get_project
+    from labelloop.prelabel.service import prelabel_project
 
     def go() -> None:
         settings = _settings(home)
@@ -131,8 +131,8 @@ def next_batch_cmd(project: str, size: int = 50, strategy: str = "default",
                    seed: Annotated[int | None, typer.Option()] = None,
                    auto_accept: bool = True, home: Home = None) -> None:
     """Route the pool and create the next labeling batch."""
-    from labelloop.projects import get_project
-    from selection.service import next_batch
+    from labelloop.access.projects import get_project
+    from labelloop.selection.service import next_batch
 
     def go() -> None:
         settings = _settings(home)
@@ -147,8 +147,8 @@ def next_batch_cmd(project: str, size: int = 50, strategy: str = "default",
 @app.command()
 def tasks(project: str, annotator: str, limit: int = 10, home: Home = None) -> None:
     """Fetch an annotator's next tasks (with pre-labels)."""
-    from annotate.service import next_tasks
-    from labelloop.projects import get_project
+    from labelloop.access.projects import get_project
+    from labelloop.annotate.service import next_tasks
 
     def go() -> None:
         with open_session(_settings(home).db_url) as s:
@@ -162,7 +162,7 @@ def tasks(project: str, annotator: str, limit: int = 10, home: Home = None) -> N
 def submit(task_id: int, annotator: str, label: str,
            seconds: Annotated[float | None, typer.Option()] = None, home: Home = None) -> None:
     """Submit an annotation (accept or correct the pre-label)."""
-    from annotate.service import submit as do_submit
+    from labelloop.loop import submit_answer as do_submit
 
     def go() -> None:
         with open_session(_settings(home).db_url) as s:
@@ -175,10 +175,10 @@ def submit(task_id: int, annotator: str, label: str,
 @app.command()
 def qa(project: str, batch_id: int, home: Home = None) -> None:
     """Show a batch's QA figures and gate decision."""
-    from labelloop.errors import NotFoundError
-    from labelloop.projects import get_project
-    from quality.service import batch_report
-    from store.models import Batch
+    from labelloop.access.projects import get_project
+    from labelloop.core.errors import NotFoundError
+    from labelloop.quality.service import batch_report
+    from labelloop.store.models import Batch
 
     def go() -> None:
         with open_session(_settings(home).db_url) as s:
@@ -195,8 +195,8 @@ def qa(project: str, batch_id: int, home: Home = None) -> None:
 def freeze(project: str, split: str = "train",
            name: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
     """Freeze accepted labels into an immutable dataset version."""
-    from labelloop.projects import get_project
-    from versions.service import freeze_version
+    from labelloop.access.projects import get_project
+    from labelloop.versions.service import freeze_version
 
     def go() -> None:
         with open_session(_settings(home).db_url) as s:
@@ -211,8 +211,8 @@ def export(project: str, version: str, out: Path,
            fmt: Annotated[str, typer.Option("--format", help="jsonl, parquet or hf")] = "jsonl",
            home: Home = None) -> None:
     """Export a dataset version with per-row lineage."""
-    from labelloop.projects import get_project
-    from versions.service import export_version, get_version
+    from labelloop.access.projects import get_project
+    from labelloop.versions.service import export_version, get_version
 
     def go() -> None:
         with open_session(_settings(home).db_url) as s:
@@ -226,9 +226,9 @@ def export(project: str, version: str, out: Path,
 def train(project: str, train_version: str,
           eval_version: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
     """Retrain on a dataset version, evaluate, log to MLflow; becomes the pre-labeler."""
-    from labelloop.projects import get_project
-    from training.service import train_model
-    from versions.service import get_version
+    from labelloop.access.projects import get_project
+    from labelloop.training.service import train_model
+    from labelloop.versions.service import get_version
 
     def go() -> None:
         settings = _settings(home)
@@ -249,7 +249,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, home: Home = None) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from api.app import create_app
+    from labelloop.api.app import create_app
 
     uvicorn.run(create_app(_settings(home)), host=host, port=port)
 
@@ -293,7 +293,7 @@ def simulate(
     home: Home = None,
 ) -> None:
     """Run the loop with an oracle on a labeled file; write learning curves (JSON + PNG)."""
-    from selection.simulate import load_table, log_to_mlflow, plot_curves, run_simulation
+    from labelloop.selection.simulate import load_table, log_to_mlflow, plot_curves, run_simulation
 
     def go() -> None:
         settings = _settings(home)
@@ -322,7 +322,7 @@ def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202
     """MiniLM vectors for a file's texts, cached on disk by content digest and encoder."""
     import numpy as np
 
-    from prelabel.encoders import load_encoder, text_digest
+    from labelloop.prelabel.encoders import load_encoder, text_digest
 
     encoder = load_encoder(settings.encoder, settings.device)
     cache = settings.home.resolve() / "cache" / f"{text_digest(texts)[:24]}-" \

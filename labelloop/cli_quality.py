@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from store.db import open_session
+from labelloop.store.db import open_session
 
 quality_app = typer.Typer(help="QA: project report, annotator scorecards, drift, label "
                           "errors, gold items.", no_args_is_help=True)
@@ -24,8 +24,8 @@ Home = Annotated[Path | None, typer.Option(help="State folder (default LABELLOOP
 def _report(home: Path | None, work: Callable[..., Any], project: str) -> None:
     """Open the store, run ``work(session, project, settings)`` and print its JSON; the
     error handling and printing are the main CLI's (imported here: it imports this)."""
+    from labelloop.access.projects import get_project
     from labelloop.cli import _print, _run, _settings
-    from labelloop.projects import get_project
 
     def go() -> None:
         settings = _settings(home)
@@ -39,7 +39,7 @@ def _report(home: Path | None, work: Callable[..., Any], project: str) -> None:
 def report(project: str, home: Home = None) -> None:
     """The project's quality: gate bars, each batch's figures and decision, labels held
     back, gold accuracy, figures per guideline version, flagged annotators."""
-    from quality.reports import project_report
+    from labelloop.quality.reports import project_report
 
     _report(home, lambda s, p, _: project_report(s, p), project)
 
@@ -47,7 +47,7 @@ def report(project: str, home: Home = None) -> None:
 @quality_app.command()
 def annotators(project: str, home: Home = None) -> None:
     """Per-annotator scorecards: standing, agreement, gold accuracy and confusion."""
-    from quality.reports import annotator_scorecards
+    from labelloop.quality.reports import annotator_scorecards
 
     _report(home, lambda s, p, _: annotator_scorecards(s, p), project)
 
@@ -57,7 +57,7 @@ def drift(project: str, margin: float = 0.05,
           current: Annotated[int, typer.Option(help="Latest closed batches to judge")] = 1,
           min_count: int = 20, home: Home = None) -> None:
     """Did agreement or gold accuracy fall in the latest batches, and why?"""
-    from quality.reports import drift_findings
+    from labelloop.quality.reports import drift_findings
 
     _report(home, lambda s, p, _: drift_findings(s, p, margin, current=current,
                                                  min_count=min_count), project)
@@ -69,7 +69,7 @@ def label_errors(project: str, top: int = 20,
                      help="Send the suspects to a re-review batch")] = False,
                  home: Home = None) -> None:
     """Suspected label errors (confident learning), most doubtful first."""
-    from quality.review import suspect_label_errors
+    from labelloop.quality.review import suspect_label_errors
 
     _report(home, lambda s, p, settings: suspect_label_errors(s, p, settings, top,
                                                              rereview=rereview), project)
@@ -79,7 +79,7 @@ def label_errors(project: str, top: int = 20,
 def gold(project: str, path: Path, text_field: str = "text", label_field: str = "label",
          licence: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
     """Ingest expert-labeled gold items (every row needs a label)."""
-    from quality.gold_items import ingest_gold
+    from labelloop.quality.gold_items import ingest_gold
 
     _report(home, lambda s, p, settings: ingest_gold(
         s, p, settings, path, text_field=text_field, label_field=label_field,

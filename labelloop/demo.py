@@ -17,18 +17,19 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from annotate.service import next_tasks, submit
-from ingest.checks import content_hash
-from ingest.service import ingest_file
-from labelloop.progress import Progress, silent
-from labelloop.projects import create_project
-from labelloop.settings import Settings
-from prelabel.service import prelabel_project
-from selection.service import next_batch
-from store.db import open_session
-from store.models import Annotation, Batch, FinalLabel, Item, Project
-from training.service import train_model
-from versions.service import freeze_version
+from labelloop.access.projects import create_project
+from labelloop.annotate.service import next_tasks
+from labelloop.core.progress import Progress, silent
+from labelloop.core.settings import Settings
+from labelloop.ingest.checks import content_hash
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.prelabel.service import prelabel_project
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import Annotation, Batch, FinalLabel, Item, Project
+from labelloop.training.service import train_model
+from labelloop.versions.service import freeze_version
 
 CRITICAL = ["lost_or_stolen_card", "compromised_card", "card_payment_not_recognised",
             "cash_withdrawal_not_recognised", "direct_debit_payment_not_recognised",

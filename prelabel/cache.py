@@ -8,8 +8,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prelabel.encoders import Encoder
-from store.models import Embedding, Item
+from labelloop.prelabel.encoders import Encoder
+from labelloop.store.models import Embedding, Item
 
 
 def load_embeddings(session: Session, item_ids: Sequence[int], encoder_key: str,

@@ -26,7 +26,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 def temperature_scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(log(probs) / T): (n, c) probabilities recalibrated by temperature ``T`` > 0."""
-    from labelloop.errors import ValidationError
+    from labelloop.core.errors import ValidationError
 
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValidationError(f"temperature must be a positive number, got {temperature}",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from labelloop.errors import ValidationError
-from labelloop.settings import DEFAULT_ENCODER
+from labelloop.core.errors import ValidationError
+from labelloop.core.settings import DEFAULT_ENCODER
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -126,7 +126,7 @@ def load_encoder(name_or_path: str = DEFAULT_ENCODER, device: str = "auto",
     """
     path = resolve_model_path(name_or_path)
     if runtime == "onnx":
-        from prelabel.onnx_encoder import OnnxEncoder
+        from labelloop.prelabel.onnx_encoder import OnnxEncoder
 
         return OnnxEncoder(name=name_or_path, path=path, device=pick_device(device),
                            quantize=quantize)

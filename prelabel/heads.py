@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from prelabel.smoothing import NeighbourSmoothing
+from labelloop.prelabel.smoothing import NeighbourSmoothing
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prelabel.encoders import Encoder
+from labelloop.prelabel.encoders import Encoder
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 

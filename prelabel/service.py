@@ -11,12 +11,12 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from labelloop.progress import Progress, silent
-from labelloop.settings import Settings
-from prelabel.cache import embed_items
-from prelabel.encoders import Encoder, load_checked
-from prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
-from store.models import Item, ModelVersion, Prediction, Project
+from labelloop.core.progress import Progress, silent
+from labelloop.core.settings import Settings
+from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.encoders import Encoder, load_checked
+from labelloop.prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
+from labelloop.store.models import Item, ModelVersion, Prediction, Project
 
 
 @dataclass

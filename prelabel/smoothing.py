@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 MAX_REFERENCE = 100_000  # a uniform sample this large finds neighbours as well as the whole
 EXACT_UP_TO = 20_000  # exact inner-product search below, HNSW (approximate) above

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import logsumexp
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 
 @dataclass(frozen=True)

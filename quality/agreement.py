@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 LEVELS = ("nominal", "ordinal", "interval")
 _BOOT_CHUNK = 4_000_000  # resampled indices held in memory at once

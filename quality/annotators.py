@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotate.service import release_open_tasks
-from labelloop.errors import ConflictError, NotFoundError, ValidationError
-from quality.gold import flag_for_recalibration, gold_scorecard
-from quality.gold_items import gold_answers
-from store.models import Annotator, Project, utcnow
+from labelloop.annotate.service import release_open_tasks
+from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.quality.gold import flag_for_recalibration, gold_scorecard
+from labelloop.quality.gold_items import gold_answers
+from labelloop.quality.service import close_batch
+from labelloop.store.models import Annotator, Project, utcnow
 
 MIN_GOLD_ANSWERS = 5
 
@@ -46,7 +47,10 @@ def flag_annotators(session: Session, project: Project,
         session.add(row)
         session.flush()
         released = release_open_tasks(session, project, name)
-        flagged.append({"annotator": name, "reason": row.reason, "released_tasks": released})
+        for batch in released.complete:
+            close_batch(session, batch)  # the released tasks were all it had left open
+        flagged.append({"annotator": name, "reason": row.reason,
+                        "released_tasks": released.n_tasks})
     return flagged
 
 

@@ -31,7 +31,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 MIN_GROUP = 5  # fewest votes on which an annotator, label or version is judged
 Z_NAMED = 2.0  # a group's fall must be this many standard errors to be named

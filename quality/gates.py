@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 # bar field -> (figure name, comparison that fails)
 _BARS = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from scipy.stats import norm
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 
 @dataclass(frozen=True)

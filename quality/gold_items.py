@@ -15,12 +15,12 @@ from pathlib import Path
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from annotate.service import GOLD_SPLIT
-from ingest.service import IngestReport, ingest_file
-from labelloop.errors import ValidationError
-from labelloop.settings import Settings
-from prelabel.service import prelabel_project
-from store.models import Annotation, Annotator, Batch, Item, Project, Task
+from labelloop.annotate.service import GOLD_SPLIT
+from labelloop.core.errors import ValidationError
+from labelloop.core.settings import Settings
+from labelloop.ingest.service import IngestReport, ingest_file
+from labelloop.prelabel.service import prelabel_project
+from labelloop.store.models import Annotation, Annotator, Batch, Item, Project, Task
 
 
 @dataclass(frozen=True)

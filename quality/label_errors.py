@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 RANKINGS = ("self_confidence", "normalized_margin")
 _TOLERANCE = 1e-6  # probabilities within this of a threshold count as reaching it

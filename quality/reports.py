@@ -16,13 +16,22 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from annotate.service import GOLD_SPLIT
-from labelloop.errors import ValidationError
-from quality.drift import detect_drift
-from quality.gold import gold_scorecard
-from quality.service import gate_bars, project_gate
-from store.models import Annotation, Annotator, Assignment, Batch, FinalLabel, Item, Project, Task
-from versions.service import GATED_OK
+from labelloop.annotate.service import GOLD_SPLIT
+from labelloop.core.errors import ValidationError
+from labelloop.quality.drift import detect_drift
+from labelloop.quality.gold import gold_scorecard
+from labelloop.quality.service import gate_bars, project_gate
+from labelloop.store.models import (
+    Annotation,
+    Annotator,
+    Assignment,
+    Batch,
+    FinalLabel,
+    Item,
+    Project,
+    Task,
+)
+from labelloop.versions.service import GATED_OK
 
 CLOSED = ("passed", "flagged", "resolved")
 

@@ -16,12 +16,12 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labelloop.errors import ConflictError, NotFoundError, ValidationError
-from labelloop.settings import Settings
-from prelabel.cache import embed_items, load_embeddings
-from prelabel.service import encoder_for
-from quality.label_errors import find_label_issues, out_of_fold_probs
-from store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
+from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.core.settings import Settings
+from labelloop.prelabel.cache import embed_items, load_embeddings
+from labelloop.prelabel.service import encoder_for
+from labelloop.quality.label_errors import find_label_issues, out_of_fold_probs
+from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
 
 REREVIEW = "re-review"  # the strategy of a re-review batch and the reason on its tasks
 MIN_ITEMS = 10  # fewer labeled items say nothing about which labels are wrong

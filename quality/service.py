@@ -16,17 +16,17 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotate.service import GOLD_SPLIT
-from labelloop.errors import ConflictError, ValidationError
-from quality.aggregation import aggregate, supported_method
-from quality.agreement import batch_agreement
-from quality.gates import QualityGate, evaluate_gate
-from quality.gold import gold_scorecard
-from quality.review import batch_label_error_rate
-from selection.auto_accept import audit_interval
-from selection.calibration import record_audit
-from selection.routing import AUDIT
-from store.models import (
+from labelloop.annotate.service import GOLD_SPLIT
+from labelloop.core.errors import ConflictError, ValidationError
+from labelloop.quality.aggregation import aggregate, supported_method
+from labelloop.quality.agreement import batch_agreement
+from labelloop.quality.gates import QualityGate, evaluate_gate
+from labelloop.quality.gold import gold_scorecard
+from labelloop.quality.review import batch_label_error_rate
+from labelloop.selection.auto_accept import audit_interval
+from labelloop.selection.calibration import record_audit
+from labelloop.selection.routing import AUDIT
+from labelloop.store.models import (
     Annotation,
     Batch,
     FinalLabel,

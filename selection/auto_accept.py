@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.stats import beta
 
-from labelloop.errors import ValidationError
-from prelabel.calibration import fit_temperature, temperature_scaled
+from labelloop.core.errors import ValidationError
+from labelloop.prelabel.calibration import fit_temperature, temperature_scaled
 
 NEVER = 1.01  # a threshold no probability reaches: auto-accept is off
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelloop.errors import ValidationError
-from selection import scores
-from selection.pool import Pool, check_request, require_embeddings, seed_from, top_k
+from labelloop.core.errors import ValidationError
+from labelloop.selection import scores
+from labelloop.selection.pool import Pool, check_request, require_embeddings, seed_from, top_k
 
 
 def mc_dropout_bald(model: object, emb: np.ndarray, passes: int, seed: int,

@@ -13,8 +13,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from selection.auto_accept import NEVER, Thresholds, calibrate_thresholds, pool_estimate, tighten
-from store.models import ModelVersion, Project
+from labelloop.selection.auto_accept import (
+    NEVER,
+    Thresholds,
+    calibrate_thresholds,
+    pool_estimate,
+    tighten,
+)
+from labelloop.store.models import ModelVersion, Project
 
 
 def thresholds_to_json(t: Thresholds, labels: list[str], n: int) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from labelloop.errors import ValidationError
-from selection import scores
-from selection.pool import (
+from labelloop.core.errors import ValidationError
+from labelloop.selection import scores
+from labelloop.selection.pool import (
     Pool,
     check_request,
     labeled_embeddings,

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from selection import scores
-from selection.diversity import (
+from labelloop.selection import scores
+from labelloop.selection.diversity import (
     best_per_cluster,
     fill_farthest,
     kmeans_assign,
     project_pca,
     typical_representatives,
 )
-from selection.pool import Pool, check_request, require_embeddings, seed_from, top_k
+from labelloop.selection.pool import Pool, check_request, require_embeddings, seed_from, top_k
 
 _LARGE_WORK = 5e8  # multiply-adds per k-means iteration over all candidates
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelloop.errors import ValidationError
-from selection.pool import (
+from labelloop.core.errors import ValidationError
+from labelloop.selection.pool import (
     Pool,
     check_request,
     labeled_embeddings,

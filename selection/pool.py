@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from labelloop.errors import EmptyPoolError, ValidationError
+from labelloop.core.errors import EmptyPoolError, ValidationError
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selection.auto_accept import Thresholds, auto_accept_mask, critical_mask
+from labelloop.selection.auto_accept import Thresholds, auto_accept_mask, critical_mask
 
 SAFETY_CRITICAL = "safety-critical"
 LOW_CONFIDENCE = "low-confidence"

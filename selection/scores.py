@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelloop.errors import ValidationError
+from labelloop.core.errors import ValidationError
 
 _EPS = 1e-12
 

@@ -10,21 +10,21 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labelloop.errors import EmptyPoolError, ValidationError
-from labelloop.progress import Progress, silent
-from labelloop.settings import Settings
-from prelabel.cache import embed_items
-from prelabel.service import (
+from labelloop.core.errors import EmptyPoolError, ValidationError
+from labelloop.core.progress import Progress, silent
+from labelloop.core.settings import Settings
+from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.service import (
     active_model,
     encoder_for,
     load_head,
     pool_predictions,
     prelabel_project,
 )
-from selection.calibration import model_thresholds
-from selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, RoutingPolicy, route
-from selection.strategies import Pool, get_strategy
-from store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
+from labelloop.selection.calibration import model_thresholds
+from labelloop.selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, RoutingPolicy, route
+from labelloop.selection.strategies import Pool, get_strategy
+from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
 
 
 @dataclass

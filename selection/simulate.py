@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from labelloop.errors import ValidationError
-from selection.pool import Pool
-from selection.strategies import get_strategy
+from labelloop.core.errors import ValidationError
+from labelloop.selection.pool import Pool
+from labelloop.selection.strategies import get_strategy
 
 PIPELINE = "default+knn-smoothing"
 SMOOTHING_K = 10
@@ -275,7 +275,7 @@ class _Model:
 
     def dropout_head(self, d: int, p: float = 0.2) -> object:
         """The fitted linear model as a torch module with input dropout, for MC-dropout BALD."""
-        from prelabel.heads import dropout_linear, full_linear
+        from labelloop.prelabel.heads import dropout_linear, full_linear
 
         if self.clf is not None:
             weight, bias = full_linear(self.clf, self.clf.classes_, self.n_classes)
@@ -299,7 +299,7 @@ def _evaluate(model: _Model, split: _Split) -> float:
 
 def _smoothed(split: _Split) -> _Split:
     """The split with every embedding averaged with its nearest training-pool neighbours."""
-    from prelabel.smoothing import NeighbourSmoothing
+    from labelloop.prelabel.smoothing import NeighbourSmoothing
 
     smoothing = NeighbourSmoothing(split.X_train, k=SMOOTHING_K)
     return _Split(smoothing.transform(split.X_train), split.y_train,

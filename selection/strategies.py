@@ -17,13 +17,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from labelloop.errors import ValidationError
-from selection import scores
-from selection.bald import BALD
-from selection.diversity import Coreset, DensityWeighted, KMeansDiversity
-from selection.hybrid import DefaultHybrid
-from selection.modal_wrappers import ModalEntropy, ModalMargin, ModalRankedBatch, ModalUncertainty
-from selection.pool import Pool, Strategy, check_request, require_probs, top_k
+from labelloop.core.errors import ValidationError
+from labelloop.selection import scores
+from labelloop.selection.bald import BALD
+from labelloop.selection.diversity import Coreset, DensityWeighted, KMeansDiversity
+from labelloop.selection.hybrid import DefaultHybrid
+from labelloop.selection.modal_wrappers import (
+    ModalEntropy,
+    ModalMargin,
+    ModalRankedBatch,
+    ModalUncertainty,
+)
+from labelloop.selection.pool import Pool, Strategy, check_request, require_probs, top_k
 
 __all__ = ["Pool", "Strategy", "get_strategy", "available_strategies"]
 

@@ -12,7 +12,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-import store.immutability  # noqa: F401  (registers the frozen-version guard)
+import labelloop.store.immutability  # noqa: F401  (registers the frozen-version guard)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

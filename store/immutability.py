@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from labelloop.errors import ImmutableVersionError
-from store.models import DatasetRow, DatasetVersion
+from labelloop.core.errors import ImmutableVersionError
+from labelloop.store.models import DatasetRow, DatasetVersion
 
 
 @event.listens_for(Session, "before_flush")

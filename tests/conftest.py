@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from labelloop.access.projects import create_project
+from labelloop.core.settings import Settings
 from labelloop.demo import demo_data
-from labelloop.projects import create_project
-from labelloop.settings import Settings
-from store.db import open_session
+from labelloop.store.db import open_session
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -91,7 +91,7 @@ def banking() -> tuple[np.ndarray, np.ndarray, list[str]]:
     names = sorted(per_class)[:10]
     texts = [t for name in names for t in per_class[name][:30]]
     y = np.repeat(np.arange(len(names)), 30)
-    from prelabel.encoders import load_encoder
+    from labelloop.prelabel.encoders import load_encoder
 
     X = load_encoder().encode(texts, batch_size=64)  # noqa: N806
     return X, y, texts

@@ -6,8 +6,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from labelloop.demo import run_demo
-from store.db import open_session
-from store.models import DatasetVersion
+from labelloop.store.db import open_session
+from labelloop.store.models import DatasetVersion
 
 
 def test_demo_rounds_log_dataset_digests(settings):

@@ -19,27 +19,27 @@ import sklearn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labelloop.errors import ValidationError
-from labelloop.progress import Progress, silent
-from labelloop.settings import Settings
-from prelabel.cache import embed_items
-from prelabel.calibration import confident_mask
-from prelabel.heads import ClassifierHead
-from prelabel.service import encoder_for
-from prelabel.smoothing import MAX_REFERENCE, NeighbourSmoothing
-from selection.calibration import calibrate_for_model, estimate_for_model
-from selection.routing import CALIBRATION
-from selection.service import unlabeled_pool
-from store.models import DatasetVersion, Item, ModelVersion, Project
-from training.metrics import evaluate_predictions
-from training.tracking import (
+from labelloop.core.errors import ValidationError
+from labelloop.core.progress import Progress, silent
+from labelloop.core.settings import Settings
+from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.calibration import confident_mask
+from labelloop.prelabel.heads import ClassifierHead
+from labelloop.prelabel.service import encoder_for
+from labelloop.prelabel.smoothing import MAX_REFERENCE, NeighbourSmoothing
+from labelloop.selection.calibration import calibrate_for_model, estimate_for_model
+from labelloop.selection.routing import CALIBRATION
+from labelloop.selection.service import unlabeled_pool
+from labelloop.store.models import DatasetVersion, Item, ModelVersion, Project
+from labelloop.training.metrics import evaluate_predictions
+from labelloop.training.tracking import (
     experiment_for,
     log_dataset_input,
     mlflow_client,
     quiet_mlflow,
     registered_name,
 )
-from versions.service import export_version, version_records
+from labelloop.versions.service import export_version, version_records
 
 
 def _vectors(session: Session, records: list[dict[str, Any]], settings: Settings,
@@ -313,8 +313,8 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
         # in a subprocess (tens of seconds per run).
         info = mlflow.sklearn.log_model(
             head.sklearn_model(), name="model", registered_model_name=registered_name(project),
-            skops_trusted_types=["prelabel.smoothing.NeighbourSmoothing"] if head.smoothing
-            else None,
+            skops_trusted_types=([f"{NeighbourSmoothing.__module__}.NeighbourSmoothing"]
+                                 if head.smoothing else None),
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
         model.mlflow_run_id = run.info.run_id
         model.registered_name = registered_name(project)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from store.models import DatasetVersion, Project
+from labelloop.store.models import DatasetVersion, Project
 
 
 @contextmanager

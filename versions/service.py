@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from labelloop.errors import NotFoundError, QualityGateError, ValidationError
-from store.models import (
+from labelloop.core.errors import NotFoundError, QualityGateError, ValidationError
+from labelloop.store.models import (
     Batch,
     DatasetRow,
     DatasetVersion,

@@ -1,12 +1,12 @@
 from fastapi import APIRouter, status
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import BatchOut, BatchQAOut, NextBatchRequest, ResolveRequest
-from labelloop.errors import NotFoundError
-from labelloop.projects import get_project
-from quality.service import batch_report, resolve_batch
-from selection.service import next_batch
-from store.models import Batch
+from labelloop.access.projects import get_project
+from labelloop.api.deps import SessionDep, SettingsDep
+from labelloop.api.schemas import BatchOut, BatchQAOut, NextBatchRequest, ResolveRequest
+from labelloop.core.errors import NotFoundError
+from labelloop.quality.service import batch_report, resolve_batch
+from labelloop.selection.service import next_batch
+from labelloop.store.models import Batch
 
 router = APIRouter(prefix="/projects/{project}/batches", tags=["select and route", "quality"])
 

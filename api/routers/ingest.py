@@ -2,12 +2,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import IngestReportOut, PrelabelOut
-from api.uploads import saved_upload
-from ingest.service import ingest_file
-from labelloop.projects import get_project
-from prelabel.service import prelabel_project
+from labelloop.access.projects import get_project
+from labelloop.api.deps import SessionDep, SettingsDep
+from labelloop.api.schemas import IngestReportOut, PrelabelOut
+from labelloop.api.uploads import saved_upload
+from labelloop.ingest.service import ingest_file
+from labelloop.prelabel.service import prelabel_project
 
 router = APIRouter(prefix="/projects/{project}", tags=["ingest and pre-label"])
 

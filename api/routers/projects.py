@@ -1,8 +1,8 @@
 from fastapi import APIRouter, status
 
-from api.deps import SessionDep
-from api.schemas import ProjectCreate, ProjectOut
-from labelloop.projects import create_project, get_project, list_projects
+from labelloop.access.projects import create_project, get_project, list_projects
+from labelloop.api.deps import SessionDep
+from labelloop.api.schemas import ProjectCreate, ProjectOut
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 

@@ -2,8 +2,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile, status
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import (
+from labelloop.access.projects import get_project
+from labelloop.api.deps import SessionDep, SettingsDep
+from labelloop.api.schemas import (
     AnnotatorScorecardOut,
     AnnotatorStatusOut,
     DriftOut,
@@ -15,12 +16,11 @@ from api.schemas import (
     RereviewOut,
     RereviewRequest,
 )
-from api.uploads import saved_upload
-from labelloop.projects import get_project
-from quality.annotators import reinstate_annotator
-from quality.gold_items import ingest_gold
-from quality.reports import annotator_scorecards, drift_findings, project_report
-from quality.review import send_for_rereview, suspect_label_errors
+from labelloop.api.uploads import saved_upload
+from labelloop.quality.annotators import reinstate_annotator
+from labelloop.quality.gold_items import ingest_gold
+from labelloop.quality.reports import annotator_scorecards, drift_findings, project_report
+from labelloop.quality.review import send_for_rereview, suspect_label_errors
 
 router = APIRouter(prefix="/projects/{project}", tags=["quality"])
 

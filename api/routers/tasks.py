@@ -2,10 +2,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from annotate.service import next_tasks, submit
-from api.deps import SessionDep
-from api.schemas import AnnotationOut, SubmitRequest, TaskOut
-from labelloop.projects import get_project
+from labelloop.access.projects import get_project
+from labelloop.annotate.service import next_tasks
+from labelloop.api.deps import SessionDep
+from labelloop.api.schemas import AnnotationOut, SubmitRequest, TaskOut
+from labelloop.loop import submit_answer
 
 router = APIRouter(tags=["annotate"])
 
@@ -23,5 +24,5 @@ def fetch_tasks(project: str, session: SessionDep,
              status_code=status.HTTP_201_CREATED)
 def submit_annotation(task_id: int, body: SubmitRequest, session: SessionDep) -> AnnotationOut:
     """Accept the pre-label or correct it. The last answer of a batch runs its QA."""
-    annotation = submit(session, task_id, body.annotator, body.label, body.seconds_spent)
+    annotation = submit_answer(session, task_id, body.annotator, body.label, body.seconds_spent)
     return AnnotationOut.model_validate(annotation)

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import FileResponse
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import FreezeRequest, ModelOut, TrainRequest, VersionOut
-from labelloop.projects import get_project
-from store.models import DatasetVersion, ModelVersion
-from training.service import train_model
-from versions.service import export_version, freeze_version, get_version
+from labelloop.access.projects import get_project
+from labelloop.api.deps import SessionDep, SettingsDep
+from labelloop.api.schemas import FreezeRequest, ModelOut, TrainRequest, VersionOut
+from labelloop.store.models import DatasetVersion, ModelVersion
+from labelloop.training.service import train_model
+from labelloop.versions.service import export_version, freeze_version, get_version
 
 router = APIRouter(prefix="/projects/{project}", tags=["versions and training"])
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from store.models import Base
+from labelloop.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -6,12 +6,13 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from annotate.service import next_tasks, submit
-from ingest.service import ingest_file
-from labelloop.projects import get_project
-from selection.service import next_batch
-from store.db import open_session
-from store.models import Batch, Task
+from labelloop.access.projects import get_project
+from labelloop.annotate.service import next_tasks
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import Batch, Task
 
 
 def test_overlap_and_batch_close(settings, project_name, pool_csv):
@@ -50,7 +51,7 @@ def test_disagreeing_with_the_model_on_a_calibration_task_asks_two_more_people(
         settings, project_name, pool_csv):
     """Calibration and audit answers grade the model, so one annotator's "no" is checked by
     two more; the majority makes the final label. Other tasks take a single answer."""
-    from store.models import FinalLabel
+    from labelloop.store.models import FinalLabel
 
     with open_session(settings.db_url) as s:
         p = get_project(s, project_name)

@@ -8,17 +8,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from annotate.service import GOLD_SPLIT, next_tasks, submit
-from ingest.checks import content_hash
-from ingest.service import ingest_file
-from labelloop.errors import ConflictError, ValidationError
-from labelloop.projects import get_project
-from quality.annotators import reinstate_annotator
-from quality.gold_items import ingest_gold
-from quality.reports import annotator_scorecards
-from selection.service import next_batch
-from store.db import open_session
-from store.models import Annotator, Assignment, Batch, FinalLabel, Item
+from labelloop.access.projects import get_project
+from labelloop.annotate.service import GOLD_SPLIT, next_tasks
+from labelloop.core.errors import ConflictError, ValidationError
+from labelloop.ingest.checks import content_hash
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.quality.annotators import reinstate_annotator
+from labelloop.quality.gold_items import ingest_gold
+from labelloop.quality.reports import annotator_scorecards
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import Annotator, Assignment, Batch, FinalLabel, Item
 from tests.conftest import LABELS, banking_rows, write_csv
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from labelloop.api.app import create_app
 
 
 @pytest.fixture

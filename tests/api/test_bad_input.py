@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from store.db import open_session
-from store.models import Annotation, Batch, Item, Project
+from labelloop.store.db import open_session
+from labelloop.store.models import Annotation, Batch, Item, Project
 from tests.conftest import LABELS
 
 

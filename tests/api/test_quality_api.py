@@ -7,9 +7,9 @@ import random
 
 from sqlalchemy import func, select
 
-from ingest.checks import content_hash
-from store.db import open_session
-from store.models import Item
+from labelloop.ingest.checks import content_hash
+from labelloop.store.db import open_session
+from labelloop.store.models import Item
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 
 

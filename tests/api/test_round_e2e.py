@@ -7,7 +7,7 @@ import json
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from ingest.checks import content_hash
+from labelloop.ingest.checks import content_hash
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 
 

@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from ingest.service import ingest_file
-from labelloop.errors import ValidationError
-from labelloop.projects import get_project
-from labelloop.settings import Settings
-from store.db import open_session
-from store.models import IngestBatch, Item
+from labelloop.access.projects import get_project
+from labelloop.core.errors import ValidationError
+from labelloop.core.settings import Settings
+from labelloop.ingest.service import ingest_file
+from labelloop.store.db import open_session
+from labelloop.store.models import IngestBatch, Item
 
 
 def count_items(settings: Settings) -> int:

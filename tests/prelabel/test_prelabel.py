@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from ingest.service import ingest_file
-from labelloop.errors import ValidationError
-from labelloop.projects import get_project
-from prelabel.calibration import expected_calibration_error, fit_temperature
-from prelabel.encoders import Encoder, load_encoder, resolve_model_path
-from prelabel.heads import ClassifierHead
-from prelabel.service import prelabel_project
-from store.db import open_session
-from store.models import Embedding, Item, Prediction
+from labelloop.access.projects import get_project
+from labelloop.core.errors import ValidationError
+from labelloop.ingest.service import ingest_file
+from labelloop.prelabel.calibration import expected_calibration_error, fit_temperature
+from labelloop.prelabel.encoders import Encoder, load_encoder, resolve_model_path
+from labelloop.prelabel.heads import ClassifierHead
+from labelloop.prelabel.service import prelabel_project
+from labelloop.store.db import open_session
+from labelloop.store.models import Embedding, Item, Prediction
 
 
 def test_minilm_matches_sentence_transformers():
@@ -77,7 +77,7 @@ def test_classifier_head_maps_unseen_labels_to_zero_and_calibrates():
 def test_faster_runtimes_are_used_only_within_cosine_0999(runtime, quantize):
     import warnings
 
-    from prelabel.encoders import PROBE_TEXTS, load_checked
+    from labelloop.prelabel.encoders import PROBE_TEXTS, load_checked
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -89,8 +89,8 @@ def test_faster_runtimes_are_used_only_within_cosine_0999(runtime, quantize):
 
 
 def test_onnx_runtime_matches_torch_and_is_refused_past_the_bar():
-    from prelabel.encoders import load_checked
-    from prelabel.onnx_encoder import OnnxEncoder
+    from labelloop.prelabel.encoders import load_checked
+    from labelloop.prelabel.onnx_encoder import OnnxEncoder
 
     onnx = load_checked(runtime="onnx")
     assert isinstance(onnx, OnnxEncoder) and onnx.model_file.is_file()

@@ -8,9 +8,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-from labelloop.errors import ValidationError
-from prelabel.heads import ClassifierHead
-from prelabel.smoothing import EXACT_UP_TO, NeighbourSmoothing
+from labelloop.core.errors import ValidationError
+from labelloop.prelabel.heads import ClassifierHead
+from labelloop.prelabel.smoothing import EXACT_UP_TO, NeighbourSmoothing
 
 
 def test_transform_is_the_mean_of_the_k_nearest_others(banking: tuple) -> None:
@@ -103,7 +103,7 @@ def test_a_stored_head_is_loaded_once_per_file_version(banking: tuple, tmp_path)
     import os
     from types import SimpleNamespace
 
-    from prelabel.service import load_head
+    from labelloop.prelabel.service import load_head
 
     X, y, _ = banking  # noqa: N806
     labels = [f"intent-{i}" for i in range(10)]
@@ -142,7 +142,7 @@ def test_heads_as_dropout_modules_predict_what_the_heads_predict(banking: tuple)
     binary = ClassifierHead.fit(labels[:2], X[two], [labels[k] for k in y[two]])
     np.testing.assert_allclose(_module_probs(binary.dropout_module(), X[two]),
                                binary.predict_proba(X[two]), atol=1e-5)
-    from prelabel.heads import ZeroShotHead
+    from labelloop.prelabel.heads import ZeroShotHead
 
     zero = ZeroShotHead(labels[:10], X[::30][:10])
     np.testing.assert_allclose(_module_probs(zero.dropout_module(), zero.features(X[:40])),

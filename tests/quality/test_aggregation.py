@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from crowdkit.aggregation import DawidSkene, MajorityVote, OneCoinDawidSkene
 
-from labelloop.errors import ValidationError
-from quality.aggregation import (
+from labelloop.core.errors import ValidationError
+from labelloop.quality.aggregation import (
     AGGREGATORS,
     aggregate,
     dawid_skene,
@@ -200,7 +200,7 @@ def test_bad_input_is_named():
 
 
 def test_sparse_batches_fall_back_from_dawid_skene():
-    from quality.aggregation import aggregate, supported_method
+    from labelloop.quality.aggregation import aggregate, supported_method
 
     assert supported_method("dawid-skene", 200, 77, 3) == "one-coin"
     assert supported_method("dawid-skene", 5000, 4, 3) == "dawid-skene"

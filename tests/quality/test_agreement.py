@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from labelloop.errors import ValidationError
-from quality.agreement import (
+from labelloop.core.errors import ValidationError
+from labelloop.quality.agreement import (
     alpha_bootstrap_ci,
     batch_agreement,
     bootstrap_ci,

@@ -3,8 +3,8 @@ import time
 import numpy as np
 import pytest
 
-from labelloop.errors import ValidationError
-from quality.drift import detect_drift
+from labelloop.core.errors import ValidationError
+from labelloop.quality.drift import detect_drift
 
 LABELS = ["PER", "ORG", "LOC", "MISC"]
 VETERANS = [f"vet{i}" for i in range(1, 6)]

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from labelloop.errors import ValidationError
-from quality.agreement import batch_agreement
-from quality.gates import QualityGate, evaluate_gate
+from labelloop.core.errors import ValidationError
+from labelloop.quality.agreement import batch_agreement
+from labelloop.quality.gates import QualityGate, evaluate_gate
 
 GATE = QualityGate(min_alpha=0.6, min_kappa=0.5, min_gold_accuracy=0.9, max_error_rate=0.1)
 

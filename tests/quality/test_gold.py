@@ -1,8 +1,8 @@
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from labelloop.errors import ValidationError
-from quality.gold import flag_for_recalibration, gold_scorecard, wilson_interval
+from labelloop.core.errors import ValidationError
+from labelloop.quality.gold import flag_for_recalibration, gold_scorecard, wilson_interval
 
 LABELS = ["PER", "ORG", "LOC"]
 

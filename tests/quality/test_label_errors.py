@@ -3,8 +3,8 @@ import pytest
 from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
 from sklearn.datasets import make_classification
 
-from labelloop.errors import ValidationError
-from quality.label_errors import (
+from labelloop.core.errors import ValidationError
+from labelloop.quality.label_errors import (
     confident_joint,
     find_label_issues,
     label_quality,

@@ -8,19 +8,20 @@ import random
 import pytest
 from sqlalchemy import select
 
-from annotate.service import next_tasks, submit
-from ingest.checks import content_hash
-from ingest.service import ingest_file
-from labelloop.errors import ConflictError, NotFoundError, ValidationError
-from labelloop.projects import get_project, update_guideline
-from quality.reports import drift_findings, project_report
-from quality.review import REREVIEW, send_for_rereview, suspect_label_errors
-from selection.service import next_batch
-from store.db import open_session
-from store.models import Batch, FinalLabel, Item, Task
+from labelloop.access.projects import get_project, update_guideline
+from labelloop.annotate.service import next_tasks
+from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.ingest.checks import content_hash
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.quality.reports import drift_findings, project_report
+from labelloop.quality.review import REREVIEW, send_for_rereview, suspect_label_errors
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import Batch, FinalLabel, Item, Task
+from labelloop.versions.service import freeze_version
 from tests.annotate.test_gold import loop_with_gold, wrong
 from tests.conftest import LABELS, banking_rows, write_csv
-from versions.service import freeze_version
 
 
 def answer_batch(settings, project_name, answers: dict) -> None:  # noqa: ANN001

@@ -1,4 +1,4 @@
-from remediate.targets import class_boost, findings
+from labelloop.remediate.targets import class_boost, findings
 
 
 def test_weak_classes_and_confusions_become_boosts():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelloop.errors import ValidationError
-from selection.auto_accept import (
+from labelloop.core.errors import ValidationError
+from labelloop.selection.auto_accept import (
     NEVER,
     Thresholds,
     audit_interval,
@@ -153,7 +153,7 @@ def test_estimated_thresholds_leave_critical_items_out() -> None:
 
 
 def test_calibration_rows_floor_tolerates_one_early_error_but_not_a_noise_floor() -> None:
-    from selection.auto_accept import _lowest_shrunk
+    from labelloop.selection.auto_accept import _lowest_shrunk
 
     conf = np.linspace(0.999, 0.99, 200)  # calibration rows, all confident
     pool = np.full(5000, 0.995)  # the pool expects 99.5% accuracy up there
@@ -168,10 +168,10 @@ def test_calibration_rows_floor_tolerates_one_early_error_but_not_a_noise_floor(
 def test_new_knobs_reject_bad_values_and_store_nothing(tmp_path) -> None:
     from sqlalchemy import func, select
 
-    from labelloop.projects import create_project
-    from prelabel.calibration import temperature_scaled
-    from store.db import open_session
-    from store.models import Project
+    from labelloop.access.projects import create_project
+    from labelloop.prelabel.calibration import temperature_scaled
+    from labelloop.store.db import open_session
+    from labelloop.store.models import Project
 
     url = f"sqlite:///{tmp_path / 'knobs.db'}"
     with pytest.raises(ValidationError, match="calibration_share"):

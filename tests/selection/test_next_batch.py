@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import select
 
-from annotate.service import next_tasks, submit
-from ingest.service import ingest_file
-from labelloop.projects import get_project
-from selection.service import next_batch
-from store.db import open_session
-from store.models import Batch, FinalLabel, Item, ModelVersion, Prediction, Task
+from labelloop.access.projects import get_project
+from labelloop.annotate.service import next_tasks
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Prediction, Task
+from labelloop.training.service import train_model
+from labelloop.versions.service import freeze_version
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
-from training.service import train_model
-from versions.service import freeze_version
 
 
 def test_calibrated_auto_accept_audit_and_tightening(settings, project_name, tmp_path):
@@ -69,7 +70,7 @@ def test_an_audit_item_people_cannot_agree_on_is_left_out_of_the_audit(settings,
         train_model(s, p, settings, train=freeze_version(s, p))
         rep = next_batch(s, p, settings, size=10, seed=0)
     assert rep.reasons.get("audit", 0) >= 1
-    from store.models import Annotation
+    from labelloop.store.models import Annotation
 
     with open_session(settings.db_url) as s:
         p = get_project(s, project_name)

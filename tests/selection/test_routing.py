@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from selection.auto_accept import Thresholds
-from selection.routing import (
+from labelloop.selection.auto_accept import Thresholds
+from labelloop.selection.routing import (
     AUDIT,
     AUTO_ACCEPT,
     CALIBRATION,

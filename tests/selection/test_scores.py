@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelloop.errors import ValidationError
-from selection import scores
+from labelloop.core.errors import ValidationError
+from labelloop.selection import scores
 
 
 def test_margin_ranks_the_smallest_top2_gap_first() -> None:

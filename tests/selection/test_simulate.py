@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelloop.errors import ValidationError
-from selection.simulate import (
+from labelloop.core.errors import ValidationError
+from labelloop.selection.simulate import (
     PIPELINE,
     load_table,
     log_to_mlflow,
@@ -115,7 +115,7 @@ def test_load_table_formats_and_named_errors(banking: tuple, tmp_path: Path) -> 
 
 
 def test_load_table_headerless_csv_with_joined_text_fields(tmp_path):
-    from selection.simulate import load_table
+    from labelloop.selection.simulate import load_table
 
     path = tmp_path / "news.csv"
     path.write_text('"3","Stocks rally","Markets rose."\n"1","Election","Votes counted."\n')

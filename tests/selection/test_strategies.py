@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from labelloop.errors import EmptyPoolError, ValidationError
-from selection.strategies import Pool, Strategy, available_strategies, get_strategy
+from labelloop.core.errors import EmptyPoolError, ValidationError
+from labelloop.selection.strategies import Pool, Strategy, available_strategies, get_strategy
 
 NEEDS_PROBS = {"least-confidence", "margin", "entropy", "density-weighted", "class-balance",
                "modal-margin", "modal-entropy", "modal-uncertainty", "modal-ranked-batch"}

@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from ingest.service import ingest_file
-from labelloop.projects import create_project
-from store.db import get_engine, open_session
-from store.models import Base
+from labelloop.access.projects import create_project
+from labelloop.ingest.service import ingest_file
+from labelloop.store.db import get_engine, open_session
+from labelloop.store.models import Base
 from tests.conftest import LABELS
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -57,7 +57,7 @@ def test_downgrade_and_upgrade_round_trip(tmp_path):
     from alembic import command
     from sqlalchemy import inspect
 
-    from store.db import alembic_config, migrate
+    from labelloop.store.db import alembic_config, migrate
 
     url = f"sqlite:///{tmp_path / 'rt.db'}"
     migrate(url)

@@ -7,13 +7,13 @@ import mlflow.sklearn
 import numpy as np
 from mlflow.tracking import MlflowClient
 
-from ingest.service import ingest_file
-from labelloop.projects import get_project
-from labelloop.settings import Settings
-from store.db import open_session
-from training.metrics import evaluate_predictions
-from training.service import train_model
-from versions.service import freeze_version
+from labelloop.access.projects import get_project
+from labelloop.core.settings import Settings
+from labelloop.ingest.service import ingest_file
+from labelloop.store.db import open_session
+from labelloop.training.metrics import evaluate_predictions
+from labelloop.training.service import train_model
+from labelloop.versions.service import freeze_version
 
 
 def test_evaluate_predictions_per_class_and_confusions():
@@ -46,8 +46,8 @@ def test_train_registers_model_and_becomes_prelabeler(settings, project_name, po
     # Neighbour smoothing is on by default, and MLflow's copy is the whole head: it takes
     # raw embeddings and predicts what labelloop predicts.
     assert model.metrics["smoothing_k"] == 10 and run.data.params["neighbour_smoothing_k"] == "10"
-    from prelabel.encoders import load_encoder
-    from prelabel.heads import ClassifierHead
+    from labelloop.prelabel.encoders import load_encoder
+    from labelloop.prelabel.heads import ClassifierHead
 
     x = load_encoder().encode(["my new card still has not come", "what is the exchange rate"])
     head = ClassifierHead.load(model.artifact_path)
@@ -71,12 +71,12 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
     confidence ("pool-estimate"); fewer: the strict Clopper-Pearson fallback."""
     from sqlalchemy import select
 
-    from prelabel.cache import embed_items
-    from prelabel.heads import ClassifierHead
-    from prelabel.service import encoder_for
-    from store.models import Item
+    from labelloop.prelabel.cache import embed_items
+    from labelloop.prelabel.heads import ClassifierHead
+    from labelloop.prelabel.service import encoder_for
+    from labelloop.store.models import Item
+    from labelloop.training.service import _calibrate_auto_accept, _pool_vectors
     from tests.conftest import LABELS, banking_rows, write_csv
-    from training.service import _calibrate_auto_accept, _pool_vectors
 
     rows = banking_rows("train", LABELS, 60, seed=5)
     with open_session(settings.db_url) as s:
@@ -137,7 +137,7 @@ def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, pro
                                                                    tmp_path):
     from sqlalchemy import select
 
-    from store.models import Batch, FinalLabel, Item
+    from labelloop.store.models import Batch, FinalLabel, Item
     from tests.conftest import LABELS, banking_rows, write_csv
 
     rows = banking_rows("train", LABELS, 20, seed=2)
@@ -165,7 +165,7 @@ def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, pro
 
 
 def test_smoothing_off_trains_on_raw_embeddings(settings, project_name, pool_csv):
-    from prelabel.heads import ClassifierHead
+    from labelloop.prelabel.heads import ClassifierHead
 
     off = settings.model_copy(update={"smoothing_k": 0})
     with open_session(settings.db_url) as s:
@@ -200,7 +200,7 @@ def test_a_bad_smoothing_k_is_refused_before_anything_is_trained(settings, proje
         assert p.active_model_id == before[2] == before[0]
         from pathlib import Path
 
-        from store.models import ModelVersion
+        from labelloop.store.models import ModelVersion
 
         assert s.get(ModelVersion, before[0]).artifact_path == before[1]
         assert Path(before[1]).is_file()

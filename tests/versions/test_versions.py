@@ -8,17 +8,18 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from annotate.service import next_tasks, submit
-from ingest.checks import content_hash
-from ingest.service import ingest_file
-from labelloop.errors import ImmutableVersionError, QualityGateError
-from labelloop.projects import get_project
-from quality.service import resolve_batch
-from selection.service import next_batch
-from store.db import open_session
-from store.models import Batch, DatasetRow, DatasetVersion, Item
+from labelloop.access.projects import get_project
+from labelloop.annotate.service import next_tasks
+from labelloop.core.errors import ImmutableVersionError, QualityGateError
+from labelloop.ingest.checks import content_hash
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.quality.service import resolve_batch
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import Batch, DatasetRow, DatasetVersion, Item
+from labelloop.versions.service import diff_versions, export_version, freeze_version
 from tests.conftest import LABELS, banking_rows, write_csv
-from versions.service import diff_versions, export_version, freeze_version
 
 
 def run_batch(settings, project_name, answer, size=10, seed=0) -> int:

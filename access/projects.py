@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labelloop.errors import ConflictError, NotFoundError, ValidationError
-from store.models import Project
+from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.store.models import Project
 
 TUNABLE = ("overlap", "critical_overlap", "confidence_threshold", "critical_plausibility",
            "audit_share", "calibration_share", "target_accuracy", "min_agreement", "min_kappa",

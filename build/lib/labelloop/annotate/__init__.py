@@ -1,0 +1,1 @@
+"""Assignment, overlap and submissions: annotators correct pre-labels."""

@@ -1,0 +1,1 @@
+"""The FastAPI service: thin routers over the same service functions as the CLI."""

@@ -1,0 +1,334 @@
+"""Request and response bodies (pydantic), kept apart from the ORM tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetail(BaseModel):
+    error: str
+    message: str
+    where: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: ErrorDetail
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["banking-intents"])
+    labels: list[str] = Field(min_length=2, examples=[["card_arrival", "lost_or_stolen_card"]])
+    critical_labels: list[str] = Field(default_factory=list)
+    label_descriptions: dict[str, str] = Field(default_factory=dict)
+    guideline_text: str = ""
+    overlap: int = Field(default=1, ge=1, le=10)
+    critical_overlap: int = Field(default=2, ge=1, le=10)
+    confidence_threshold: float = Field(default=0.9, ge=0, le=1)
+    audit_share: float = Field(default=0.05, ge=0, le=1)
+    calibration_share: float = Field(default=0.1, ge=0, le=0.5, description="Share of each "
+                                     "batch drawn at random: the auto-accept calibration sample")
+    target_accuracy: float = Field(default=0.98, ge=0, le=1)
+    min_agreement: float = Field(default=0.6, ge=-1, le=1)
+    min_kappa: float | None = Field(default=None, ge=-1, le=1)
+    min_gold_accuracy: float | None = Field(default=None, ge=0, le=1)
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    gold_share: float = Field(default=0.1, ge=0, le=0.5)
+    gold_min_accuracy: float = Field(default=0.8, ge=0, le=1)
+
+
+class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    task_type: str
+    labels: list[str]
+    critical_labels: list[str]
+    guideline_version: int
+    overlap: int
+    critical_overlap: int
+    confidence_threshold: float
+    audit_share: float
+    calibration_share: float
+    target_accuracy: float
+    min_agreement: float
+    min_kappa: float | None = None
+    min_gold_accuracy: float | None = None
+    max_error_rate: float | None = None
+    gold_share: float | None = None
+    gold_min_accuracy: float | None = None
+    active_model_id: int | None
+    created_at: datetime
+
+
+class Rejection(BaseModel):
+    row: int
+    field: str | None
+    reason: str
+
+
+class IngestReportOut(BaseModel):
+    ingest_batch_id: int | None
+    source: str
+    n_rows: int
+    n_accepted: int
+    n_duplicates: int
+    n_rejected: int
+    rejections: list[Rejection]
+
+
+class PrelabelOut(BaseModel):
+    model_version_id: int
+    model_name: str
+    n_items: int
+    n_new: int
+    seconds: float
+    items_per_second: float
+
+
+class NextBatchRequest(BaseModel):
+    size: int = Field(default=50, ge=1, le=100_000)
+    strategy: str = "default"
+    auto_accept: bool = True
+    seed: int | None = None
+    class_boost: dict[str, float] | None = None
+
+
+class BatchOut(BaseModel):
+    batch_id: int
+    strategy: str
+    model_version_id: int
+    n_pool: int
+    n_tasks: int
+    n_auto_accepted: int
+    reasons: dict[str, int]
+    selection_seconds: float
+
+
+class TaskOut(BaseModel):
+    task_id: int
+    batch_id: int
+    item_id: int
+    text: str
+    prelabel: str | None
+    prelabel_confidence: float | None
+    reason: str
+    labels: list[str]
+    guideline_version: int
+
+
+class SubmitRequest(BaseModel):
+    annotator: str = Field(min_length=1, max_length=200)
+    label: str = Field(min_length=1)
+    seconds_spent: float | None = Field(default=None, ge=0)
+
+
+class AnnotationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    task_id: int
+    item_id: int
+    annotator: str
+    label: str
+    accepted_prelabel: bool
+    guideline_version: int
+
+
+class BatchQAOut(BaseModel):
+    batch_id: int
+    status: str
+    strategy: str
+    gate_reason: str | None
+    qa: dict[str, Any]
+
+
+class ResolveRequest(BaseModel):
+    reviewer: str = Field(min_length=1)
+    corrections: dict[int, str] = Field(default_factory=dict)
+    note: str = ""
+
+
+class FreezeRequest(BaseModel):
+    split: str = Field(default="train", pattern="^(train|eval)$")
+    name: str | None = None
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    split: str
+    digest: str
+    n_rows: int
+    label_counts: dict[str, int]
+    batch_ids: list[int]
+    parent_id: int | None
+    created_at: datetime
+
+
+class TrainRequest(BaseModel):
+    train_version: str | int
+    eval_version: str | int | None = None
+    c: float = Field(default=10.0, gt=0)
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    kind: str
+    encoder: str
+    mlflow_run_id: str | None
+    registered_name: str | None
+    registered_version: str | None
+    train_version_id: int | None
+    eval_version_id: int | None
+    metrics: dict[str, Any]
+
+
+class GateBars(BaseModel):
+    min_alpha: float | None
+    min_kappa: float | None
+    min_gold_accuracy: float | None
+    max_error_rate: float | None
+
+
+class GroupRates(BaseModel):
+    """Agreement with consensus and gold accuracy of a group of answers."""
+
+    n_answers: int
+    agreement: float | None
+    n_agreement: int
+    gold_accuracy: float | None
+    n_gold: int
+
+
+class BatchQuality(BaseModel):
+    batch_id: int
+    status: str
+    strategy: str
+    guideline_version: int
+    gate_reason: str | None
+    n_tasks: int | None
+    n_gold_tasks: int | None
+    krippendorff_alpha: float | None
+    cohen_kappa: float | None
+    gold_accuracy: float | None
+    label_error_rate: float | None
+    agreement_with_consensus: float | None
+
+
+class ProjectQualityOut(BaseModel):
+    project: str
+    gate: GateBars
+    gold_share: float
+    gold_min_accuracy: float
+    batches: list[BatchQuality]
+    batch_status: dict[str, int]
+    final_labels: dict[str, Any]
+    gold: dict[str, Any]
+    by_guideline_version: dict[int, GroupRates]
+    annotators: dict[str, Any]
+
+
+class GoldScore(BaseModel):
+    n: int
+    correct: int
+    accuracy: float
+    ci95: list[float]
+    confusion: dict[str, dict[str, int]]
+
+
+class AnnotatorScorecardOut(BaseModel):
+    annotator: str
+    status: str
+    reason: str | None
+    flagged_at: datetime | None
+    n_answers: int
+    open_tasks: int
+    agreement: float | None
+    n_agreement: int
+    accepted_prelabel_share: float | None
+    median_seconds: float | None
+    gold: GoldScore | None
+    by_guideline_version: dict[int, GroupRates]
+
+
+class ReinstateRequest(BaseModel):
+    reviewer: str = Field(min_length=1)
+    note: str = ""
+
+
+class AnnotatorStatusOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    status: str
+    reason: str | None
+    flagged_at: datetime | None
+    active_since: datetime | None
+
+
+class DriftFindingOut(BaseModel):
+    metric: str
+    baseline: float
+    current: float
+    drop: float
+    causes: list[str]
+    message: str
+    n_baseline: int
+    n_current: int
+
+
+class DriftOut(BaseModel):
+    margin: float
+    min_count: int
+    baseline_batches: list[int]
+    current_batches: list[int]
+    findings: list[DriftFindingOut]
+    by_batch: dict[int, GroupRates]
+    by_guideline_version: dict[int, GroupRates]
+    note: str | None = None
+
+
+class LabelErrorsRequest(BaseModel):
+    top: int = Field(default=50, ge=1, le=10_000)
+    send_for_rereview: bool = False
+
+
+class SuspectOut(BaseModel):
+    item_id: int
+    text: str
+    label: str
+    suggested: str
+    label_probability: float
+    suggested_probability: float
+    origin: str
+    batch_id: int | None
+
+
+class LabelErrorsOut(BaseModel):
+    n_items: int
+    n_suspects: int
+    error_rate: float
+    suspects: list[SuspectOut]
+    rereview_batch_id: int | None
+
+
+class RereviewRequest(BaseModel):
+    item_ids: list[int] | None = None
+    batch_id: int | None = None
+    required: int | None = Field(default=None, ge=1, le=10)
+
+
+class RereviewOut(BaseModel):
+    batch_id: int
+    strategy: str
+    status: str
+    n_tasks: int

@@ -1,0 +1,343 @@
+"""The ``labelloop`` command: a thin shell over the same service functions as the API."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from labelloop.cli_quality import quality_app
+from labelloop.core.errors import LabelloopError
+from labelloop.core.progress import Advance
+from labelloop.core.settings import Settings, get_settings
+from labelloop.store.db import open_session
+
+app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> QA -> version "
+                  "-> train, on SQLite + local MLflow by default.", no_args_is_help=True)
+console = Console()
+
+
+@contextmanager
+def rich_progress() -> Iterator[Any]:
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=False) as bar:
+        def start(description: str, total: int) -> Advance:
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield start
+
+
+def _settings(home: Path | None) -> Settings:
+    return Settings(home=home) if home is not None else get_settings()
+
+
+def _print(obj: Any) -> None:
+    console.print_json(json.dumps(obj, default=str))
+
+
+Home = Annotated[Path | None, typer.Option(help="State folder (default LABELLOOP_HOME or "
+                                           ".labelloop)")]
+
+
+def _run(fn):  # noqa: ANN001, ANN202
+    """Turn labelloop errors into a clear one-line message and exit code 2."""
+    try:
+        return fn()
+    except LabelloopError as exc:
+        where = f" (at {exc.where})" if exc.where else ""
+        console.print(f"[red]error[/red]: {exc.message}{where}")
+        raise typer.Exit(2) from None
+
+
+@app.command("create-project")
+def create_project_cmd(
+    name: str,
+    labels: Annotated[str, typer.Option(help="Comma-separated labels, or @file.json")],
+    critical: Annotated[str, typer.Option(help="Comma-separated safety-critical labels")] = "",
+    overlap: int = 1, critical_overlap: int = 2, confidence_threshold: float = 0.9,
+    audit_share: float = 0.05, calibration_share: float = 0.1, min_agreement: float = 0.6,
+    min_kappa: Annotated[float | None, typer.Option(help="Gate bar (off if unset)")] = None,
+    min_gold_accuracy: Annotated[float | None, typer.Option(help="Gate bar")] = None,
+    max_error_rate: Annotated[float | None, typer.Option(help="Gate bar")] = None,
+    gold_share: float = 0.1, gold_min_accuracy: float = 0.8, home: Home = None,
+) -> None:
+    """Create a project with its label schema."""
+    from labelloop.access.projects import create_project
+
+    names = (json.loads(Path(labels[1:]).read_text()) if labels.startswith("@")
+             else [s.strip() for s in labels.split(",")])
+    crit = [s.strip() for s in critical.split(",") if s.strip()]
+
+    def go() -> None:
+        with open_session(_settings(home).db_url) as s:
+            p = create_project(s, name, names, critical_labels=crit, overlap=overlap,
+                               critical_overlap=critical_overlap,
+                               confidence_threshold=confidence_threshold,
+                               audit_share=audit_share, calibration_share=calibration_share,
+                               min_agreement=min_agreement,
+                               min_kappa=min_kappa, min_gold_accuracy=min_gold_accuracy,
+                               max_error_rate=max_error_rate, gold_share=gold_share,
+                               gold_min_accuracy=gold_min_accuracy)
+            _print({"id": p.id, "name": p.name, "labels": len(p.labels)})
+
+    _run(go)
+
+
+@app.command()
+def ingest(project: str, path: Path, text_field: str = "text",
+           label_field: Annotated[str | None, typer.Option()] = None,
+           split: Annotated[str, typer.Option(help="pool or eval")] = "pool",
+           licence: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
+    """Ingest JSONL, CSV, Parquet or a Hugging Face datasets folder; prints the report."""
+    from labelloop.access.projects import get_project
+    from labelloop.ingest.service import ingest_file
+
+    def go() -> None:
+        settings = _settings(home)
+        with open_session(settings.db_url) as s:
+            rep = ingest_file(s, get_project(s, project), path, text_field=text_field,
+                              label_field=label_field, split=split, licence=licence,
+                              max_chars=settings.max_text_chars)
+            _print(rep.to_dict())
+
+    _run(go)
+
+
+@app.command()
+def prelabel(project: str, home: Home = None) -> None:
+    """Embed (cached) and pre-label every pool item with the active model."""
+    from labelloop.access.projects import get_project
+    from labelloop.prelabel.service import prelabel_project
+
+    def go() -> None:
+        settings = _settings(home)
+        with rich_progress() as prog, open_session(settings.db_url) as s:
+            _print(prelabel_project(s, get_project(s, project), settings,
+                                    progress=prog).to_dict())
+
+    _run(go)
+
+
+@app.command("next-batch")
+def next_batch_cmd(project: str, size: int = 50, strategy: str = "default",
+                   seed: Annotated[int | None, typer.Option()] = None,
+                   auto_accept: bool = True, home: Home = None) -> None:
+    """Route the pool and create the next labeling batch."""
+    from labelloop.access.projects import get_project
+    from labelloop.selection.service import next_batch
+
+    def go() -> None:
+        settings = _settings(home)
+        with rich_progress() as prog, open_session(settings.db_url) as s:
+            _print(next_batch(s, get_project(s, project), settings, size=size,
+                              strategy=strategy, seed=seed, auto_accept=auto_accept,
+                              progress=prog).to_dict())
+
+    _run(go)
+
+
+@app.command()
+def tasks(project: str, annotator: str, limit: int = 10, home: Home = None) -> None:
+    """Fetch an annotator's next tasks (with pre-labels)."""
+    from labelloop.access.projects import get_project
+    from labelloop.annotate.service import next_tasks
+
+    def go() -> None:
+        with open_session(_settings(home).db_url) as s:
+            views = next_tasks(s, get_project(s, project), annotator, limit)
+            _print([{k: v for k, v in t.to_dict().items() if k != "labels"} for t in views])
+
+    _run(go)
+
+
+@app.command()
+def submit(task_id: int, annotator: str, label: str,
+           seconds: Annotated[float | None, typer.Option()] = None, home: Home = None) -> None:
+    """Submit an annotation (accept or correct the pre-label)."""
+    from labelloop.loop import submit_answer as do_submit
+
+    def go() -> None:
+        with open_session(_settings(home).db_url) as s:
+            a = do_submit(s, task_id, annotator, label, seconds)
+            _print({"annotation_id": a.id, "accepted_prelabel": a.accepted_prelabel})
+
+    _run(go)
+
+
+@app.command()
+def qa(project: str, batch_id: int, home: Home = None) -> None:
+    """Show a batch's QA figures and gate decision."""
+    from labelloop.access.projects import get_project
+    from labelloop.core.errors import NotFoundError
+    from labelloop.quality.service import batch_report
+    from labelloop.store.models import Batch
+
+    def go() -> None:
+        with open_session(_settings(home).db_url) as s:
+            p = get_project(s, project)
+            b = s.get(Batch, batch_id)
+            if b is None or b.project_id != p.id:
+                raise NotFoundError(f"no batch {batch_id} in {project!r}", where="batch_id")
+            _print(batch_report(b))
+
+    _run(go)
+
+
+@app.command()
+def freeze(project: str, split: str = "train",
+           name: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
+    """Freeze accepted labels into an immutable dataset version."""
+    from labelloop.access.projects import get_project
+    from labelloop.versions.service import freeze_version
+
+    def go() -> None:
+        with open_session(_settings(home).db_url) as s:
+            v = freeze_version(s, get_project(s, project), split=split, name=name)
+            _print({"id": v.id, "name": v.name, "digest": v.digest, "n_rows": v.n_rows})
+
+    _run(go)
+
+
+@app.command()
+def export(project: str, version: str, out: Path,
+           fmt: Annotated[str, typer.Option("--format", help="jsonl, parquet or hf")] = "jsonl",
+           home: Home = None) -> None:
+    """Export a dataset version with per-row lineage."""
+    from labelloop.access.projects import get_project
+    from labelloop.versions.service import export_version, get_version
+
+    def go() -> None:
+        with open_session(_settings(home).db_url) as s:
+            p = get_project(s, project)
+            console.print(str(export_version(s, get_version(s, p, version), fmt, out)))
+
+    _run(go)
+
+
+@app.command()
+def train(project: str, train_version: str,
+          eval_version: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
+    """Retrain on a dataset version, evaluate, log to MLflow; becomes the pre-labeler."""
+    from labelloop.access.projects import get_project
+    from labelloop.training.service import train_model
+    from labelloop.versions.service import get_version
+
+    def go() -> None:
+        settings = _settings(home)
+        with rich_progress() as prog, open_session(settings.db_url) as s:
+            p = get_project(s, project)
+            m = train_model(s, p, settings, train=get_version(s, p, train_version),
+                            evaluation=get_version(s, p, eval_version) if eval_version else None,
+                            progress=prog)
+            _print({"model_version_id": m.id, "mlflow_run_id": m.mlflow_run_id,
+                    "accuracy": m.metrics.get("accuracy"),
+                    "macro_f1": m.metrics.get("macro_f1")})
+
+    _run(go)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, home: Home = None) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from labelloop.api.app import create_app
+
+    uvicorn.run(create_app(_settings(home)), host=host, port=port)
+
+
+@app.command()
+def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed: int = 0,
+         home: Annotated[Path, typer.Option(help="Wiped and rebuilt")] = Path("demo-output"),
+         limit_pool: Annotated[int | None, typer.Option(help="Sample the pool")] = None,
+         limit_eval: Annotated[int | None, typer.Option(help="Sample the test split")] = None,
+         self_training: Annotated[bool, typer.Option(
+             help="Also train on confident pool predictions (the full pipeline)")] = False,
+         ) -> None:
+    """Several rounds of the whole loop on BANKING77 with simulated annotators."""
+    from labelloop.demo import run_demo
+
+    settings = Settings(home=home, self_training=self_training)
+    started = time.perf_counter()
+    with rich_progress() as prog:
+        rows = _run(lambda: run_demo(settings, rounds=rounds, batch_size=batch_size,
+                                     strategy=strategy, seed=seed, progress=prog,
+                                     limit_pool=limit_pool, limit_eval=limit_eval,
+                                     echo=lambda s: console.print(s, soft_wrap=True,
+                                                                  markup=False)))
+    out = home / "demo-rounds.json"
+    out.write_text(json.dumps(rows, indent=2, default=str))
+    console.print(f"demo finished in {time.perf_counter() - started:.0f} s; figures in {out}")
+
+
+@app.command()
+def simulate(
+    data: Annotated[Path, typer.Option(help=".jsonl, .csv or .parquet with labels")],
+    text_field: Annotated[str, typer.Option()] = "text",
+    label_field: Annotated[str, typer.Option()] = "label",
+    vectors_field: Annotated[str | None, typer.Option(help="Precomputed features")] = None,
+    strategy: Annotated[list[str] | None, typer.Option(
+        help="Repeatable (default: default); random always runs")] = None,
+    seed_size: int = 40, batch_size: int = 40, budget: int = 800, test_fraction: float = 0.2,
+    repeats: int = 3, seed: int = 0,
+    out: Annotated[Path, typer.Option(help="results.json; the PNG is written beside")] = Path(
+        "results.json"),
+    home: Home = None,
+) -> None:
+    """Run the loop with an oracle on a labeled file; write learning curves (JSON + PNG)."""
+    from labelloop.selection.simulate import load_table, log_to_mlflow, plot_curves, run_simulation
+
+    def go() -> None:
+        settings = _settings(home)
+        table = load_table(data, text_field, label_field, vectors_field)
+        x = table.vectors if table.vectors is not None else _cached_embeddings(
+            settings, table.texts)
+        with console.status("simulating") as status:
+            results = run_simulation(x, table.labels, strategy or ["default"], seed_size,
+                                     batch_size, budget, test_fraction, repeats, seed,
+                                     progress=lambda msg: status.update(msg),
+                                     dataset=data.name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        png = plot_curves(results, out.with_suffix(".png"))
+        run_id = log_to_mlflow(results, settings.tracking_uri, png_path=png)
+        for name, r in results["strategies"].items():
+            console.print(f"{name:>24}: labels to 95% {r['labels_to_95pct']}, to 98% "
+                          f"{r['labels_to_98pct']}, selection {r['selection_seconds']:.2f} s")
+        console.print(f"full-data macro-F1 {results['full_data_metric']:.3f}; wrote {out} and "
+                      f"{png}; MLflow run {run_id}")
+
+    _run(go)
+
+
+def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202
+    """MiniLM vectors for a file's texts, cached on disk by content digest and encoder."""
+    import numpy as np
+
+    from labelloop.prelabel.encoders import load_encoder, text_digest
+
+    encoder = load_encoder(settings.encoder, settings.device)
+    cache = settings.home.resolve() / "cache" / f"{text_digest(texts)[:24]}-" \
+        f"{encoder.key.replace('/', '_')}.npy"
+    if cache.exists():
+        return np.load(cache)
+    with rich_progress() as prog:
+        x = encoder.encode(texts, batch_size=settings.embed_batch_size,
+                           progress=prog("embed", len(texts)))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, x)
+    return x
+
+
+app.add_typer(quality_app, name="quality")
+
+if __name__ == "__main__":
+    app()

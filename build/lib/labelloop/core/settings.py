@@ -1,0 +1,100 @@
+"""The one settings object: environment variables (``LABELLOOP_*``) and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Where labelloop keeps its state and which models it uses.
+
+    Every field can be set by an environment variable ``LABELLOOP_<FIELD>`` or in the TOML
+    file named by ``LABELLOOP_CONFIG`` (default ``labelloop.toml`` in the working directory).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LABELLOOP_", extra="ignore")
+
+    home: Path = Field(default=Path(".labelloop"), description="Folder for the SQLite file, "
+                       "MLflow store, exports and model files.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default "
+                                     "sqlite:///<home>/labelloop.db. PostgreSQL: "
+                                     "postgresql+psycopg://user@host/db")
+    mlflow_tracking_uri: str | None = Field(default=None, description="Default: "
+                                            "MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db")
+    encoder: str = Field(default=DEFAULT_ENCODER, description="Packaged MiniLM, or any local "
+                         "Hugging Face model path")
+    device: str = Field(default="auto", description="auto, cpu or cuda")
+    runtime: Literal["torch", "onnx"] = Field(
+        default="torch", description="Encoder runtime: torch, or onnx (exported once to ONNX "
+        "Runtime; used only if its embeddings stay within cosine 0.999 of fp32 torch)")
+    quantize: bool = Field(default=False, description="int8 dynamic quantisation in that "
+                           "runtime; used only if its embeddings stay within cosine 0.999 of fp32")
+    smoothing_k: int = Field(default=10, ge=0, le=100, description="Neighbour smoothing: the "
+                             "pre-labeler reads each embedding averaged with its k nearest "
+                             "pool items (prelabel.smoothing); 0 turns it off")
+    self_training: bool = Field(default=False, description="Also train each model on pool "
+                                "items it labels with calibrated confidence >= "
+                                "pseudo_label_threshold (logged to MLflow as an input; never "
+                                "counted as human labels). Opt-in: it makes the model surer of "
+                                "its own mistakes, and auto-accept less accurate")
+    pseudo_label_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    train_on_auto_accepted: bool = Field(default=False, description="Fit the pre-labeler on "
+                                         "auto-accepted rows too (they stay in every version "
+                                         "either way)")
+    embed_batch_size: int = 64
+    max_text_chars: int = Field(default=20_000, description="Longer text fields are rejected")
+    show_progress: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("LABELLOOP_CONFIG", "labelloop.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home.resolve() / 'labelloop.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        env = os.environ.get("MLFLOW_TRACKING_URI")
+        return env or f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.home.resolve() / "mlartifacts"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.home.resolve() / "exports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` instead)."""
+    return Settings()

@@ -1,0 +1,202 @@
+"""The demo: several rounds of the whole loop on BANKING77 with simulated annotators.
+
+Ground truth comes from the shipped CSV; each simulated annotator answers with the true label
+except, at their own noise rate, a random wrong one. Nothing needs ``../shared`` or a network.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from labelloop.access.projects import create_project
+from labelloop.annotate.service import next_tasks
+from labelloop.core.progress import Progress, silent
+from labelloop.core.settings import Settings
+from labelloop.ingest.checks import content_hash
+from labelloop.ingest.service import ingest_file
+from labelloop.loop import submit_answer as submit
+from labelloop.prelabel.service import prelabel_project
+from labelloop.selection.service import next_batch
+from labelloop.store.db import open_session
+from labelloop.store.models import Annotation, Batch, FinalLabel, Item, Project
+from labelloop.training.service import train_model
+from labelloop.versions.service import freeze_version
+
+CRITICAL = ["lost_or_stolen_card", "compromised_card", "card_payment_not_recognised",
+            "cash_withdrawal_not_recognised", "direct_debit_payment_not_recognised",
+            "lost_or_stolen_phone"]
+ANNOTATORS = {"ana": 0.03, "ben": 0.06, "chen": 0.10}
+TURN = 25  # tasks an annotator takes at a time
+
+
+def demo_data() -> Path:
+    return Path(str(resources.files("labelloop") / "data" / "banking77"))
+
+
+@dataclass
+class Oracle:
+    """Simulated annotators: truth plus per-annotator noise (seeded)."""
+
+    truth: dict[str, str]
+    labels: list[str]
+    noise: dict[str, float] = field(default_factory=lambda: dict(ANNOTATORS))
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+
+    def answer(self, annotator: str, text: str) -> str:
+        true = self.truth[content_hash(text)]
+        if self.rng.random() < self.noise[annotator]:
+            return str(self.rng.choice([lb for lb in self.labels if lb != true]))
+        return true
+
+
+def read_truth(path: Path) -> dict[str, str]:
+    with path.open(encoding="utf-8") as fh:
+        return {content_hash(row["text"]): row["category"] for row in csv.DictReader(fh)}
+
+
+def annotate_batch(settings: Settings, project_name: str, oracle: Oracle) -> int:
+    """The simulated annotators take turns, ``TURN`` tasks at a time (as a team working side
+    by side would), until no task is left for any of them; returns answers given."""
+    given = 0
+    while True:
+        progressed = 0
+        for annotator in oracle.noise:
+            with open_session(settings.db_url) as session:
+                project = session.scalar(select(Project).where(Project.name == project_name))
+                for task in next_tasks(session, project, annotator, limit=TURN):
+                    submit(session, task.task_id, annotator,
+                           oracle.answer(annotator, task.text), seconds_spent=5.0)
+                    progressed += 1
+        given += progressed
+        if progressed == 0:
+            return given
+
+
+def sample_csv(src: Path, dst: Path, limit: int | None, seed: int) -> Path:
+    """The first ``limit`` rows of a seeded shuffle of ``src`` (all rows when limit is None)."""
+    if limit is None:
+        return src
+    with src.open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, list(reader)
+    np.random.default_rng(seed).shuffle(rows)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with dst.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fields or []))
+        writer.writeheader()
+        writer.writerows(rows[:limit])
+    return dst
+
+
+def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
+             strategy: str = "default", seed: int = 0, fresh: bool = True,
+             limit_pool: int | None = None, limit_eval: int | None = None,
+             progress: Progress = silent, echo=print) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Run the loop ``rounds`` times; returns (and echoes) one row of figures per round.
+
+    ``limit_pool`` / ``limit_eval`` take a seeded sample of the data (for quick runs).
+    """
+    if fresh and settings.home.exists():
+        shutil.rmtree(settings.home)
+    data = demo_data()
+    labels = json.loads((data / "categories.json").read_text())
+    oracle = Oracle(read_truth(data / "train.csv"), labels, seed=seed)
+    name = "banking77-demo"
+    pool_csv = sample_csv(data / "train.csv", settings.home / "data" / "pool.csv", limit_pool,
+                          seed)
+    eval_csv = sample_csv(data / "test.csv", settings.home / "data" / "eval.csv", limit_eval,
+                          seed)
+    with open_session(settings.db_url) as session:
+        project = create_project(session, name, labels, critical_labels=CRITICAL,
+                                 guideline_text="Pick the customer's intent.",
+                                 overlap=1, critical_overlap=2, confidence_threshold=0.9,
+                                 audit_share=0.05, min_agreement=0.6)
+        for path, split, label_field in ((pool_csv, "pool", None),
+                                         (eval_csv, "eval", "category")):
+            rep = ingest_file(session, project, path, text_field="text",
+                              label_field=label_field, split=split, licence="CC-BY-4.0")
+            echo(f"ingested {path.name} as {split}: {rep.n_accepted} items, "
+                 f"{rep.n_duplicates} duplicates, {rep.n_rejected} rejected")
+        prelabel_project(session, project, settings, splits=("pool", "eval"), progress=progress)
+        eval_version = freeze_version(session, project, split="eval")
+    rows: list[dict[str, Any]] = []
+    for r in range(1, rounds + 1):
+        with open_session(settings.db_url) as session:
+            project = session.scalar(select(Project).where(Project.name == name))
+            report = next_batch(session, project, settings, size=batch_size, strategy=strategy,
+                                seed=seed + r, progress=progress)
+        annotate_batch(settings, name, oracle)
+        with open_session(settings.db_url) as session:
+            project = session.scalar(select(Project).where(Project.name == name))
+            batch = session.get(Batch, report.batch_id)
+            train_version = freeze_version(session, project, split="train")
+            model = train_model(session, project, settings, train=train_version,
+                                evaluation=session.get(type(eval_version), eval_version.id),
+                                progress=progress)
+            row = _round_row(session, project, batch, report, model, train_version, oracle, r)
+        rows.append(row)
+        echo(_format_row(row))
+    echo(f"MLflow runs: {settings.tracking_uri} (experiment labelloop/{name}); view with "
+         f"`mlflow ui --backend-store-uri {settings.tracking_uri}`")
+    return rows
+
+
+def _round_row(session, project, batch, report, model, train_version, oracle, r):  # noqa: ANN001, ANN202
+    human_items = session.scalar(select(func.count(FinalLabel.item_id)).where(
+        FinalLabel.origin.in_(("human", "reviewed")))) or 0
+    answers = session.scalar(select(func.count(Annotation.id))) or 0
+    auto_rows = session.execute(select(Item.text, FinalLabel.label).join(
+        FinalLabel, FinalLabel.item_id == Item.id).where(FinalLabel.origin == "auto")).all()
+    auto_true = float(np.mean([oracle.truth[content_hash(t)] == lb for t, lb in auto_rows])) \
+        if auto_rows else None
+    n_pool = session.scalar(select(func.count(Item.id)).where(
+        Item.project_id == project.id, Item.split == "pool")) or 1
+    noncritical_pool = sum(1 for lb in oracle.truth.values() if lb not in CRITICAL) or 1
+    audit = batch.qa.get("audit", {})
+    return {
+        "round": r, "batch_id": batch.id, "human_labeled_items": human_items,
+        "human_answers": answers, "auto_accepted_total": len(auto_rows),
+        "auto_accepted_share": len(auto_rows) / n_pool,
+        "auto_accepted_share_of_noncritical": len(auto_rows) / noncritical_pool,
+        "audit_n": audit.get("n"), "audit_accuracy": audit.get("accuracy"),
+        "audit_ci95": audit.get("ci95"), "auto_accepted_true_accuracy": auto_true,
+        "krippendorff_alpha": batch.qa.get("krippendorff_alpha"), "gate": batch.status,
+        "train_version": train_version.name, "train_rows": train_version.n_rows,
+        "eval_accuracy": model.metrics.get("accuracy"),
+        "eval_macro_f1": model.metrics.get("macro_f1"), "mlflow_run_id": model.mlflow_run_id,
+        "tasks": report.n_tasks, "reasons": report.reasons,
+        "fit_rows": model.metrics.get("n_train"),
+        "pseudo_labels": (model.metrics.get("self_training") or {}).get("n_pseudo"),
+    }
+
+
+def _fmt(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}%" if pct else (f"{value:.3f}" if isinstance(value, float)
+                                              else str(value))
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    return (f"round {row['round']}: human labels {row['human_labeled_items']} "
+            f"({row['human_answers']} answers) | auto-accepted {row['auto_accepted_total']} "
+            f"({_fmt(row['auto_accepted_share'], True)} of pool), audited accuracy "
+            f"{_fmt(row['audit_accuracy'])} on {_fmt(row['audit_n'])} "
+            f"(true {_fmt(row['auto_accepted_true_accuracy'])}) | alpha "
+            f"{_fmt(row['krippendorff_alpha'])} gate {row['gate']} | eval accuracy "
+            f"{_fmt(row['eval_accuracy'])} macro-F1 {_fmt(row['eval_macro_f1'])}"
+            + ("" if row.get("pseudo_labels") is None else
+               f" (+{row['pseudo_labels']} pseudo-labels)")
+            + f" | tasks {row['reasons']}")

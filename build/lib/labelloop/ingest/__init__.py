@@ -1,0 +1,1 @@
+"""Readers (JSONL, CSV, Parquet, HF datasets), row checks, dedup and provenance."""

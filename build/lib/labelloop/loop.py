@@ -1,0 +1,27 @@
+"""Where one stage's event sets off another's work: the loop's wiring, in one place.
+
+Stages never call back up: ``annotate`` only says that an answer completed a batch or was
+on a gold item; this module runs the QA and the re-scoring that follow. Every shell (API,
+CLI, demo, web pages) submits answers through here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from labelloop.annotate.service import submit
+from labelloop.quality.annotators import flag_annotators
+from labelloop.quality.service import close_batch
+from labelloop.store.models import Annotation
+
+
+def submit_answer(session: Session, task_id: int, annotator: str, label: str,
+                  seconds_spent: float | None = None) -> Annotation:
+    """Record an answer; when it completes its batch, run QA and the gate; when it was on a
+    gold item, re-score the annotator (who may be flagged, their open tasks released)."""
+    done = submit(session, task_id, annotator, label, seconds_spent)
+    if done.batch_complete:
+        close_batch(session, done.batch)
+    if done.gold:
+        flag_annotators(session, done.project, [annotator])
+    return done.annotation

@@ -1,0 +1,1 @@
+"""Encoders, the embedding cache, zero-shot and classifier heads, calibration."""

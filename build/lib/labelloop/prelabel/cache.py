@@ -1,0 +1,47 @@
+"""The embedding cache: an item's vector is computed once per encoder and kept in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labelloop.prelabel.encoders import Encoder
+from labelloop.store.models import Embedding, Item
+
+
+def load_embeddings(session: Session, item_ids: Sequence[int], encoder_key: str,
+                    ) -> dict[int, np.ndarray]:
+    """Cached vectors for ``item_ids`` (missing ones are simply absent)."""
+    found: dict[int, np.ndarray] = {}
+    ids = list(item_ids)
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        rows = session.execute(select(Embedding.item_id, Embedding.vector).where(
+            Embedding.encoder == encoder_key, Embedding.item_id.in_(chunk)))
+        for item_id, blob in rows:
+            found[item_id] = np.frombuffer(blob, dtype=np.float32)
+    return found
+
+
+def embed_items(session: Session, items: Sequence[Item], encoder: Encoder, *,
+                batch_size: int = 64, progress: Callable[[int], None] | None = None,
+                ) -> np.ndarray:
+    """Vectors for ``items`` in order, shape (len(items), dim); computes only the missing ones."""
+    cached = load_embeddings(session, [it.id for it in items], encoder.key)
+    missing = [it for it in items if it.id not in cached]
+    if progress is not None and len(items) > len(missing):
+        progress(len(items) - len(missing))
+    if missing:
+        vectors = encoder.encode([it.text for it in missing], batch_size=batch_size,
+                                 progress=progress)
+        session.add_all(Embedding(item_id=it.id, encoder=encoder.key, dim=vectors.shape[1],
+                                  vector=vec.astype(np.float32).tobytes())
+                        for it, vec in zip(missing, vectors, strict=True))
+        session.flush()
+        cached.update({it.id: vec for it, vec in zip(missing, vectors, strict=True)})
+    if not items:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.stack([cached[it.id] for it in items]).astype(np.float32, copy=False)

@@ -1,0 +1,125 @@
+"""Pre-label a project's items: embed once, predict with the active model, store predictions."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from labelloop.core.progress import Progress, silent
+from labelloop.core.settings import Settings
+from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.encoders import Encoder, load_checked
+from labelloop.prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
+from labelloop.store.models import Item, ModelVersion, Prediction, Project
+
+
+@dataclass
+class PrelabelReport:
+    model_version_id: int
+    model_name: str
+    n_items: int
+    n_new: int
+    seconds: float
+    items_per_second: float
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def encoder_for(settings: Settings) -> Encoder:
+    """The encoder ``settings`` ask for: runtime and int8 only where they keep fp32's vectors."""
+    return load_checked(settings.encoder, settings.runtime, settings.quantize, settings.device)
+
+
+def zero_shot_head(project: Project, encoder: Encoder) -> ZeroShotHead:
+    prompts = [label_prompt(lb, project.label_descriptions.get(lb)) for lb in project.labels]
+    return ZeroShotHead(labels=list(project.labels), prototypes=encoder.encode(prompts))
+
+
+def active_model(session: Session, project: Project, encoder: Encoder) -> ModelVersion:
+    """The project's pre-labeler: the newest trained model, else a zero-shot model."""
+    if project.active_model_id is not None:
+        model = session.get(ModelVersion, project.active_model_id)
+        if model is not None:
+            return model
+    name = f"zero-shot/{encoder.key}/guideline-{project.guideline_version}"
+    model = session.scalar(select(ModelVersion).where(
+        ModelVersion.project_id == project.id, ModelVersion.name == name))
+    if model is None:
+        model = ModelVersion(project_id=project.id, name=name, kind="zero-shot",
+                             encoder=encoder.key)
+        session.add(model)
+        session.flush()
+    project.active_model_id = model.id
+    session.flush()
+    return model
+
+
+def load_head(project: Project, model: ModelVersion, encoder: Encoder,
+              ) -> ZeroShotHead | ClassifierHead:
+    if model.kind == "zero-shot":
+        return zero_shot_head(project, encoder)
+    if not model.artifact_path:
+        raise RuntimeError(f"model version {model.id} has no stored head")
+    stat = Path(model.artifact_path).stat()
+    return _stored_head(model.artifact_path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _stored_head(path: str, mtime_ns: int, size: int) -> ClassifierHead:
+    """A stored head, loaded once per file version (path, mtime, size): a smoothed head
+    rebuilds its neighbour index on load, seconds at 100k references."""
+    return ClassifierHead.load(path)
+
+
+def prelabel_project(session: Session, project: Project, settings: Settings, *,
+                     splits: tuple[str, ...] = ("pool",), progress: Progress = silent,
+                     ) -> PrelabelReport:
+    """Predict every item in ``splits`` that the active model has not predicted yet."""
+    encoder = encoder_for(settings)
+    model = active_model(session, project, encoder)
+    done = set(session.scalars(select(Prediction.item_id).where(
+        Prediction.model_version_id == model.id)))
+    items = [it for it in session.scalars(select(Item).where(
+        Item.project_id == project.id, Item.split.in_(splits)).order_by(Item.id))
+        if it.id not in done]
+    start = time.perf_counter()
+    if items:
+        vectors = embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
+                              progress=progress(f"embed ({encoder.key})", len(items)))
+        probs = load_head(project, model, encoder).predict_proba(vectors)
+        store_predictions(session, model, [it.id for it in items], probs, project.labels)
+    seconds = time.perf_counter() - start
+    return PrelabelReport(model.id, model.name, len(items) + len(done), len(items), seconds,
+                          len(items) / seconds if seconds > 0 else 0.0)
+
+
+def store_predictions(session: Session, model: ModelVersion, item_ids: list[int],
+                      probs: np.ndarray, labels: list[str]) -> None:
+    """Bulk insert; probabilities rounded to 5 decimals to keep rows small."""
+    top = probs.argmax(axis=1)
+    rows = [{"item_id": item_id, "model_version_id": model.id, "label": labels[int(k)],
+             "confidence": float(p[k]), "probs": np.round(p, 5).tolist()}
+            for item_id, p, k in zip(item_ids, probs, top, strict=True)]
+    for start in range(0, len(rows), 2000):
+        session.execute(insert(Prediction), rows[start:start + 2000])
+    session.flush()
+
+
+def pool_predictions(session: Session, model: ModelVersion, item_ids: list[int],
+                     n_labels: int) -> np.ndarray:
+    """Stored probabilities for ``item_ids`` in order, shape (n, n_labels); NaN rows if absent."""
+    out = np.full((len(item_ids), n_labels), np.nan, dtype=np.float32)
+    index = {item_id: i for i, item_id in enumerate(item_ids)}
+    for start in range(0, len(item_ids), 900):
+        chunk = item_ids[start:start + 900]
+        for item_id, probs in session.execute(select(Prediction.item_id, Prediction.probs).where(
+                Prediction.model_version_id == model.id, Prediction.item_id.in_(chunk))):
+            out[index[item_id]] = probs
+    return out

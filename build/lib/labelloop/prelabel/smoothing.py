@@ -1,0 +1,113 @@
+"""Neighbour smoothing: each embedding averaged with its nearest neighbours in the pool.
+
+A head trained on ``x + mean(k nearest pool neighbours of x)`` (renormalised) learns from
+the unlabeled pool without a single pseudo-label: an item's neighbours vote through its
+features, so a short or oddly worded text is read in the light of the texts it resembles.
+This is one step of a simplified graph convolution (Wu et al., "Simplifying Graph
+Convolutional Networks", ICML 2019) on the k-nearest-neighbour graph of the embeddings, the
+graph label propagation uses (Zhou et al., "Learning with Local and Global Consistency",
+NeurIPS 2003). Measured on MiniLM + logistic regression (benchmarks/label_efficiency.py,
+README): with "default" selection it reaches 98% of the full-data macro-F1 of the plain
+classifier with 160-200 labels on AG News against modAL margin's 480, and with 1,100 on
+BANKING77 against 1,700.
+
+The reference vectors (a uniform sample of at most ``MAX_REFERENCE`` pool items) live in a
+faiss index that is pickled with the head, so a model version predicts the same way for ever
+(its neighbours are those of the pool it was trained with). Exact search up to
+``EXACT_UP_TO`` references, HNSW above. Shapes: ``n`` queries, ``r`` references, ``d`` dims.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labelloop.core.errors import ValidationError
+
+MAX_REFERENCE = 100_000  # a uniform sample this large finds neighbours as well as the whole
+EXACT_UP_TO = 20_000  # exact inner-product search below, HNSW (approximate) above
+SELF_SIMILARITY = 0.9999  # a neighbour this close is the query itself (or an exact duplicate)
+
+
+class NeighbourSmoothing:
+    """``transform(x)``: normalise(x + beta * mean of x's k nearest references).
+
+    reference: (r, d) embeddings (normalised here); k >= 1 neighbours; beta >= 0 their
+    weight. A query's own vector (cosine >= ``SELF_SIMILARITY``) is never its neighbour, so
+    a training item and the same text arriving later get the same features.
+    """
+
+    def __init__(self, reference: np.ndarray, k: int = 10, beta: float = 1.0,
+                 seed: int = 0) -> None:
+        reference = np.asarray(reference, dtype=np.float32)
+        if reference.ndim != 2 or len(reference) <= k or not np.all(np.isfinite(reference)):
+            raise ValidationError(f"neighbour smoothing needs a finite (r, d) reference with "
+                                  f"more than k={k} rows, got shape {reference.shape}",
+                                  where="smoothing.reference")
+        if k < 1 or not np.isfinite(beta) or beta < 0:
+            raise ValidationError(f"smoothing needs k >= 1 and beta >= 0, got k={k}, "
+                                  f"beta={beta}", where="smoothing")
+        if len(reference) > MAX_REFERENCE:
+            rng = np.random.default_rng(seed)
+            reference = reference[np.sort(rng.choice(len(reference), MAX_REFERENCE,
+                                                     replace=False))]
+        self.k, self.beta = int(k), float(beta)
+        self.reference = _unit(reference)
+        self._index = _build_index(self.reference)
+
+    @property
+    def n_reference(self) -> int:
+        return len(self.reference)
+
+    def fit(self, x: np.ndarray | None = None, y: object = None) -> NeighbourSmoothing:
+        """Nothing to learn from labels: here so the smoothing is an sklearn pipeline step."""
+        return self
+
+    def transform(self, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """(n, d) -> (n, d) float32 unit rows."""
+        x = _unit(np.asarray(x, dtype=np.float32))
+        if x.ndim != 2 or x.shape[1] != self.reference.shape[1]:
+            raise ValidationError(f"vectors of shape {x.shape} do not match the smoothing "
+                                  f"reference's {self.reference.shape[1]} dimensions",
+                                  where="smoothing.transform")
+        out = np.empty_like(x)
+        for start in range(0, len(x), batch_size):
+            q = np.ascontiguousarray(x[start:start + batch_size])
+            sims, nbrs = self._index.search(q, self.k + 1)
+            # Drop the query itself (and unfilled slots, -1); keep the first k of the rest.
+            keep = (sims < SELF_SIMILARITY) & (nbrs >= 0)
+            keep &= np.cumsum(keep, axis=1) <= self.k
+            weight = keep / np.maximum(keep.sum(axis=1, keepdims=True), 1)
+            mean = np.einsum("nk,nkd->nd", weight, self.reference[np.maximum(nbrs, 0)])
+            out[start:start + len(q)] = q + self.beta * mean
+        return _unit(out)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # faiss indexes are SWIG objects: rebuild from the reference on load instead.
+        return {"k": self.k, "beta": self.beta, "reference": self.reference}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.k, self.beta, self.reference = state["k"], state["beta"], state["reference"]
+        self._index = _build_index(self.reference)
+
+    def __repr__(self) -> str:
+        return f"NeighbourSmoothing(k={self.k}, beta={self.beta}, r={self.n_reference})"
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def _build_index(reference: np.ndarray) -> Any:
+    import faiss
+
+    d = reference.shape[1]
+    if len(reference) <= EXACT_UP_TO:
+        index = faiss.IndexFlatIP(d)
+    else:
+        index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 64
+    index.add(reference)
+    return index

@@ -1,0 +1,1 @@
+"""Quality: agreement, gold, aggregation, label errors, gates and drift."""

@@ -1,0 +1,1 @@
+"""Evaluation findings become targets for the next labeling batch."""

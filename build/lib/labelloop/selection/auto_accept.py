@@ -1,0 +1,368 @@
+"""Auto-accept with a measured error bound: calibrate thresholds, audit them, tighten them.
+
+The accuracy bound is the exact Clopper-Pearson interval (Clopper & Pearson, 1934, "The use
+of confidence or fiducial limits illustrated in the case of the binomial", Biometrika 26):
+conservative (coverage >= the nominal level for every n and p), which is what a promise to a
+user ("at least 98% of auto-accepted labels are right") needs; Wilson is shorter but can
+under-cover near p = 1, exactly where auto-accept thresholds live.
+
+Shapes: ``n`` calibration items, ``c`` classes.
+
+>>> import numpy as np
+>>> low, high = audit_interval(98, 100)
+>>> round(low, 3), round(high, 3)
+(0.93, 0.998)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.stats import beta
+
+from labelloop.core.errors import ValidationError
+from labelloop.prelabel.calibration import fit_temperature, temperature_scaled
+
+NEVER = 1.01  # a threshold no probability reaches: auto-accept is off
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Confidence a prediction needs to be auto-accepted: per class where measured, else global.
+
+    per_class maps class index -> threshold; ``NEVER`` (1.01) means never auto-accept.
+    """
+
+    global_threshold: float
+    per_class: dict[int, float] = field(default_factory=dict)
+    target: float = 0.98
+    confidence_level: float = 0.95
+    method: str = "clopper-pearson"
+    temperature: float = 1.0  # thresholds compare softmax(log p / T), the calibrated confidence
+
+    def for_classes(self, predicted: np.ndarray) -> np.ndarray:
+        """(n,) int predicted classes -> (n,) float thresholds."""
+        predicted = np.asarray(predicted, dtype=np.int64)
+        size = max(int(predicted.max(initial=-1)), max(self.per_class, default=-1)) + 1
+        table = np.full(size, self.global_threshold, dtype=np.float64)
+        for c, t in self.per_class.items():
+            table[c] = t
+        return table[predicted]
+
+
+def audit_interval(n_correct: int, n: int, confidence_level: float = 0.95) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson interval for accuracy from ``n_correct`` of ``n`` audited.
+
+    n = 0 gives (0.0, 1.0): nothing is known.
+    """
+    _check_level(confidence_level)
+    if n < 0 or n_correct < 0 or n_correct > n:
+        raise ValidationError(f"need 0 <= n_correct <= n, got n_correct={n_correct}, n={n}",
+                              where="audit")
+    alpha = 1.0 - confidence_level
+    low = 0.0 if n_correct == 0 else float(beta.ppf(alpha / 2, n_correct, n - n_correct + 1))
+    high = 1.0 if n_correct == n else float(beta.ppf(1 - alpha / 2, n_correct + 1,
+                                                       n - n_correct))
+    return low, high
+
+
+def lowest_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
+                     confidence_level: float) -> float:
+    """The lowest t with Clopper-Pearson lower bound of accuracy{conf >= t} >= target.
+
+    confidence: (n,), correct: (n,) bool. Every distinct confidence is a candidate; ``NEVER``
+    when none qualifies. Scanning many thresholds and keeping the best is a mild multiple
+    comparison: the audit (``tighten``) on fresh items is the check that catches it.
+    """
+    if len(confidence) == 0:
+        return NEVER
+    order = np.argsort(-confidence, kind="stable")
+    conf, ok = confidence[order], correct[order].astype(np.int64)
+    n_above = np.arange(1, len(conf) + 1)
+    k_above = np.cumsum(ok)
+    # Only the last item of a run of equal confidences is a real cut (ties go in together).
+    cut = np.r_[conf[1:] != conf[:-1], True]
+    alpha = 1.0 - confidence_level
+    n_c, k_c = n_above[cut], k_above[cut]
+    low = np.where(k_c > 0, beta.ppf(alpha / 2, np.maximum(k_c, 1), n_c - k_c + 1), 0.0)
+    passing = np.flatnonzero(low >= target)
+    if passing.size == 0:
+        return NEVER
+    return float(conf[cut][passing[-1]])
+
+
+def calibrate_thresholds(confidence: np.ndarray, predicted: np.ndarray, correct: np.ndarray,
+                         target: float = 0.98, min_per_class: int = 30,
+                         confidence_level: float = 0.95) -> Thresholds:
+    """Global and per-class auto-accept thresholds from a labeled calibration set.
+
+    confidence: (n,) top probability; predicted: (n,) int predicted class; correct: (n,) bool
+    prediction == human label. Global: ``lowest_threshold`` over all items. A class with at
+    least ``min_per_class`` predictions gets its own threshold; if it has too few items for
+    any bound to clear ``target`` even with no errors, it keeps the global threshold unless
+    its own items above that threshold are less accurate than ``target`` (then ``NEVER``).
+    Classes with fewer predictions use the global threshold.
+    """
+    conf, pred, ok = _check_calibration(confidence, predicted, correct)
+    _check_level(confidence_level)
+    if not 0.0 < target < 1.0:
+        raise ValidationError(f"target must be in (0, 1), got {target}", where="target")
+    global_t = lowest_threshold(conf, ok, target, confidence_level)
+    # Smallest count whose all-correct lower bound reaches target: (alpha/2)^(1/n) >= target.
+    n_needed = int(np.ceil(np.log((1 - confidence_level) / 2) / np.log(target)))
+    per_class: dict[int, float] = {}
+    for c in np.unique(pred):
+        mine = pred == c
+        if mine.sum() < min_per_class:
+            continue
+        own = lowest_threshold(conf[mine], ok[mine], target, confidence_level)
+        if own == NEVER and mine.sum() < n_needed:
+            above = mine & (conf >= global_t)
+            own = global_t if above.sum() == 0 or ok[above].mean() >= target else NEVER
+        per_class[int(c)] = own
+    return Thresholds(global_threshold=global_t, per_class=per_class, target=target,
+                      confidence_level=confidence_level)
+
+
+PRIOR_ROWS = 50  # weight of the pool estimate, in calibration rows, in ``_lowest_shrunk``
+
+
+def _lowest_shrunk(confidence: np.ndarray, correct: np.ndarray, pool_conf: np.ndarray,
+                   target: float, prior_rows: float = PRIOR_ROWS) -> float:
+    """Lowest t whose accuracy estimate on the calibration rows above t reaches ``target``.
+
+    The estimate is a Beta posterior mean: (correct above t + m * q(t)) / (n above t + m),
+    where q(t) is the pool's expected accuracy above t (mean calibrated confidence) and
+    m = ``prior_rows``. One error among the first few rows then lowers the estimate a little
+    instead of vetoing every threshold below it; many errors (a noise floor) still do.
+    """
+    if len(confidence) == 0:
+        return NEVER
+    order = np.argsort(-confidence, kind="stable")
+    conf = confidence[order]
+    n_above = np.arange(1, len(conf) + 1)
+    k_above = np.cumsum(correct[order])
+    pool_sorted = np.sort(pool_conf)[::-1]
+    pool_mean = np.cumsum(pool_sorted) / np.arange(1, len(pool_sorted) + 1)
+    # pool items above each cut; with none, the prior is the row's own confidence
+    m_above = np.searchsorted(-pool_sorted, -conf, side="right")
+    prior = np.where(m_above > 0, pool_mean[np.maximum(m_above - 1, 0)], conf)
+    estimate = (k_above + prior_rows * prior) / (n_above + prior_rows)
+    passing = np.flatnonzero(np.r_[conf[1:] != conf[:-1], True] & (estimate >= target))
+    return NEVER if passing.size == 0 else float(conf[passing[-1]])
+
+
+def _lowest_estimated(calibrated: np.ndarray, target: float) -> float:
+    """Lowest t with mean(calibrated[calibrated >= t]) >= target, else ``NEVER``."""
+    if len(calibrated) == 0:
+        return NEVER
+    conf = np.sort(calibrated)[::-1]
+    running = np.cumsum(conf) / np.arange(1, len(conf) + 1)
+    cut = np.r_[conf[1:] != conf[:-1], True]  # ties go in together
+    passing = np.flatnonzero(cut & (running >= target))
+    return NEVER if passing.size == 0 else float(conf[passing[-1]])
+
+
+def estimated_thresholds(pool_probs: np.ndarray, temperature: float, critical: np.ndarray,
+                         target: float = 0.98, plausibility: float = 0.2,
+                         min_per_class: int = 1) -> Thresholds:
+    """Thresholds from the pool's own calibrated confidence ("pool-estimate").
+
+    pool_probs: (n, c) the model's probabilities on the unlabeled pool; ``temperature`` was
+    fitted on held-out human labels of a *random* calibration sample (uncertainty-picked items
+    are harder than the pool and bias any estimate taken from them). The expected accuracy
+    of the items accepted at threshold t is the mean calibrated confidence of the pool items
+    above t (thresholds are on the calibrated scale and carry ``temperature``); the global
+    threshold is the lowest t where that mean reaches ``target``, and so
+    is each class's, over the pool items predicted as that class (classes with fewer than
+    ``min_per_class`` of them use the global one). Safety-critical items are left
+    out: they are never accepted. Every accepted group meets ``target`` in expectation, so
+    their union does; audits (``tighten``) check the promise on fresh human labels.
+    """
+    cal, pred = _pool_confidence(pool_probs, temperature, critical, plausibility)
+    counts = np.bincount(pred, minlength=np.shape(pool_probs)[1])
+    own = {int(c) for c in np.flatnonzero(counts >= max(1, min_per_class))}
+    return _thresholds_from(cal, pred, temperature, target, own)
+
+
+def _pool_confidence(pool_probs: np.ndarray, temperature: float, critical: np.ndarray,
+                     plausibility: float) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated top probability (m,) and predicted class (m,) of the m non-critical pool
+    items: what the pool estimate and its calibration-row check both read."""
+    probs = np.asarray(pool_probs, dtype=np.float64)
+    if probs.ndim != 2:
+        raise ValidationError(f"pool_probs must be (n, c), got shape {probs.shape}",
+                              where="pool_probs")
+    probs = probs[~critical_mask(probs, critical, plausibility)]
+    pred = probs.argmax(axis=1)
+    return temperature_scaled(probs, temperature)[np.arange(len(pred)), pred], pred
+
+
+def _thresholds_from(cal: np.ndarray, pred: np.ndarray, temperature: float, target: float,
+                     own: set[int]) -> Thresholds:
+    """Thresholds on the pool's calibrated confidence ``cal`` (m,), predicted classes ``pred``.
+
+    ``own``: the classes that get a threshold of their own (those without pool items get
+    none). The global threshold is set on the items of the other classes (on all items when
+    every class has its own), so each group meets ``target``.
+    """
+    if not 0.0 < target < 1.0:
+        raise ValidationError(f"target must be in (0, 1), got {target}", where="target")
+    shared = ~np.isin(pred, sorted(own))
+    global_t = _lowest_estimated(cal[shared] if shared.any() else cal, target)
+    per_class = {int(c): _lowest_estimated(cal[pred == c], target)
+                 for c in np.unique(pred) if int(c) in own}
+    return Thresholds(global_threshold=global_t, per_class=per_class, target=target,
+                      method="pool-estimate", temperature=float(temperature))
+
+
+MIN_CALIBRATION_PER_CLASS = 30  # calibration rows predicted as a class for its own threshold
+
+
+def pool_estimate(pool_probs: np.ndarray, cal_probs: np.ndarray, cal_y: np.ndarray,
+                  critical: np.ndarray, target: float = 0.98, plausibility: float = 0.2,
+                  min_per_class: int = MIN_CALIBRATION_PER_CLASS,
+                  ) -> tuple[Thresholds, dict[str, object]]:
+    """Thresholds from the pool's calibrated confidence, checked on the calibration rows.
+
+    pool_probs: (m, c) the model on the unlabeled pool; cal_probs: (n, c) out-of-fold
+    probabilities of a random calibration sample with labels cal_y (n,). The temperature is
+    fitted on the calibration rows (``prelabel.calibration.fit_temperature``), the thresholds
+    by ``estimated_thresholds``, then raised where needed so that the calibration rows they
+    accept are estimated at least ``target`` accurate too (``_lowest_shrunk``: a temperature
+    cannot model a noise floor, these human-labeled random rows can). If even the upper
+    Clopper-Pearson bound of the accepted rows' accuracy is below ``target``, auto-accept is
+    off.
+
+    Per class where the counts allow: a class gets a threshold of its own only when at least
+    ``min_per_class`` non-critical calibration rows are predicted as it (4 news topics after
+    200 random labels: each; 77 banking intents: none). The other classes share one
+    threshold, set on their pooled items in order of calibrated confidence: for the same
+    expected accuracy that accepts more than one threshold per class, each held to
+    ``target`` on its own. ``min_per_class`` must be at least 1.
+
+    Returns the thresholds and the check ({"calibration_check": {n, correct, interval,
+    share}, "pool_share_estimated"}).
+    """
+    cal_probs = np.asarray(cal_probs, dtype=np.float64)
+    cal_y = np.asarray(cal_y, dtype=np.int64)
+    if len(cal_y) == 0 or cal_probs.shape != (len(cal_y), np.shape(pool_probs)[1]):
+        raise ValidationError(f"calibration rows must be (n >= 1, {np.shape(pool_probs)[1]}) "
+                              f"probabilities with one label each, got {cal_probs.shape} and "
+                              f"{len(cal_y)} labels", where="calibration")
+    if min_per_class < 1:
+        raise ValidationError(f"min_per_class must be at least 1, got {min_per_class}",
+                              where="min_per_class")
+    temperature = fit_temperature(np.log(np.clip(cal_probs, 1e-12, 1.0)), cal_y)
+    pool_conf, pool_pred = _pool_confidence(pool_probs, temperature, critical, plausibility)
+    keep = ~critical_mask(cal_probs, critical, plausibility)
+    cal_pred = cal_probs.argmax(axis=1)
+    counts = np.bincount(cal_pred[keep], minlength=cal_probs.shape[1])
+    t = _thresholds_from(pool_conf, pool_pred, temperature, target,
+                         own={int(c) for c in np.flatnonzero(counts >= min_per_class)})
+    # The calibration rows are a random sample of the pool, labeled by people: thresholds
+    # must also keep the promise on them, or rise until they do. A temperature cannot
+    # express a noise floor (labels that disagree with even the surest predictions); these
+    # rows can.
+    cal_conf = temperature_scaled(cal_probs, temperature)[np.arange(len(cal_y)), cal_pred]
+    floor = _lowest_shrunk(cal_conf[keep], (cal_pred == cal_y)[keep], pool_conf, target)
+    t = replace(t, global_threshold=max(t.global_threshold, floor),
+                per_class={c: max(v, floor) for c, v in t.per_class.items()})
+    accepted = auto_accept_mask(cal_probs, t, critical, plausibility)
+    n = int(accepted.sum())
+    correct = int((cal_pred[accepted] == cal_y[accepted]).sum())
+    low, high = audit_interval(correct, n, t.confidence_level)
+    pool_share = float(auto_accept_mask(pool_probs, t, critical, plausibility).mean()) \
+        if len(pool_probs) else 0.0
+    return t, {"calibration_check": {"n": n, "correct": correct, "interval": [low, high],
+                                     "share": n / len(cal_y)},
+               "pool_share_estimated": pool_share}
+
+
+def tighten(thresholds: Thresholds, audit_correct: int, audit_n: int,
+            target: float | None = None) -> Thresholds:
+    """New thresholds after a human audit of ``audit_n`` auto-accepted items.
+
+    Rule (``target`` defaults to the calibration target; interval at its confidence level):
+    - upper Clopper-Pearson bound < target: the promise is broken beyond doubt; auto-accept
+      stops (every threshold ``NEVER``) until thresholds are calibrated again on fresh labels.
+    - point estimate < target <= upper bound: probably too loose; every threshold moves
+      halfway to 1.0 (t -> (1 + t) / 2), so fewer, more confident items are accepted.
+    - otherwise unchanged. Thresholds only ever rise here; lowering them is calibration's job.
+    """
+    target = thresholds.target if target is None else target
+    if audit_n == 0:
+        return thresholds
+    _, high = audit_interval(audit_correct, audit_n, thresholds.confidence_level)
+    if high < target:
+        return replace(thresholds, global_threshold=NEVER,
+                       per_class={c: NEVER for c in thresholds.per_class})
+    if audit_correct / audit_n < target:
+        def up(t: float) -> float:
+            return t if t >= 1.0 else (1.0 + t) / 2
+
+        return replace(thresholds, global_threshold=up(thresholds.global_threshold),
+                       per_class={c: up(t) for c, t in thresholds.per_class.items()})
+    return thresholds
+
+
+def critical_mask(probs: np.ndarray, critical: np.ndarray, plausibility: float = 0.2,
+                  ) -> np.ndarray:
+    """(n, c) probabilities -> (n,) bool: the prediction is a safety-critical class
+    (``critical``, int class indices), or some critical class has probability >=
+    ``plausibility``. The one definition routing, auto-accept and gold tasks share."""
+    probs = np.asarray(probs, dtype=np.float64)
+    critical = np.asarray(critical, dtype=np.int64).reshape(-1)
+    if not critical.size or len(probs) == 0:
+        return np.zeros(len(probs), dtype=bool)
+    return np.isin(probs.argmax(axis=1), critical) | (
+        probs[:, critical].max(axis=1) >= plausibility)
+
+
+def auto_accept_mask(probs: np.ndarray, thresholds: Thresholds, critical: np.ndarray,
+                     plausibility: float = 0.2) -> np.ndarray:
+    """(n, c) probabilities -> (n,) bool: True where the prediction may be auto-accepted.
+
+    Confidence is calibrated by ``thresholds.temperature`` first (the scale the thresholds
+    were set on). Never auto-accepted, whatever the confidence: a prediction of a
+    safety-critical class (``critical``, int class indices), or any item where a critical
+    class has probability >= ``plausibility``.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2:
+        raise ValidationError(f"probs must be (n, c), got shape {probs.shape}", where="probs")
+    critical = np.asarray(critical, dtype=np.int64).reshape(-1)
+    if critical.size and (critical.min() < 0 or critical.max() >= probs.shape[1]):
+        raise ValidationError(f"critical class indices must be in [0, {probs.shape[1]}), got "
+                              f"{critical.tolist()}", where="critical")
+    if len(probs) == 0:
+        return np.zeros(0, dtype=bool)
+    pred = probs.argmax(axis=1)
+    scaled = probs if thresholds.temperature == 1.0 else \
+        temperature_scaled(probs, thresholds.temperature)
+    conf = scaled[np.arange(len(probs)), pred]
+    return (conf >= thresholds.for_classes(pred)) & ~critical_mask(probs, critical,
+                                                                    plausibility)
+
+
+def _check_level(confidence_level: float) -> None:
+    if not 0.0 < confidence_level < 1.0:
+        raise ValidationError(f"confidence_level must be in (0, 1), got {confidence_level}",
+                              where="confidence_level")
+
+
+def _check_calibration(confidence: np.ndarray, predicted: np.ndarray,
+                       correct: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    conf = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    pred = np.asarray(predicted).reshape(-1)
+    ok = np.asarray(correct).reshape(-1)
+    if not (len(conf) == len(pred) == len(ok)):
+        raise ValidationError(f"confidence, predicted and correct must have one entry per item, "
+                              f"got {len(conf)}, {len(pred)}, {len(ok)}", where="calibration")
+    if len(conf) and (not np.all(np.isfinite(conf)) or conf.min() < 0 or conf.max() > 1):
+        raise ValidationError("confidence must be finite and within [0, 1]", where="confidence")
+    if pred.dtype.kind not in "iu" or (len(pred) and pred.min() < 0):
+        raise ValidationError("predicted must be non-negative integer class indices",
+                              where="predicted")
+    return conf, pred.astype(np.int64), ok.astype(bool)

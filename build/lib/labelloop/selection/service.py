@@ -1,0 +1,169 @@
+"""``next_batch``: route the unlabeled pool, auto-accept what is safe, pick what humans see."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labelloop.core.errors import EmptyPoolError, ValidationError
+from labelloop.core.progress import Progress, silent
+from labelloop.core.settings import Settings
+from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.service import (
+    active_model,
+    encoder_for,
+    load_head,
+    pool_predictions,
+    prelabel_project,
+)
+from labelloop.selection.calibration import model_thresholds
+from labelloop.selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, RoutingPolicy, route
+from labelloop.selection.strategies import Pool, get_strategy
+from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
+
+
+@dataclass
+class BatchReport:
+    batch_id: int
+    strategy: str
+    model_version_id: int
+    n_pool: int
+    n_tasks: int
+    n_auto_accepted: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    selection_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def unlabeled_pool(session: Session, project: Project) -> list[Item]:
+    """Pool items with no label (final or arrived with the data) and no open task."""
+    labeled = select(FinalLabel.item_id)
+    in_open_task = select(Task.item_id).where(Task.status == "open")
+    return list(session.scalars(select(Item).where(
+        Item.project_id == project.id, Item.split == "pool", Item.given_label.is_(None),
+        Item.id.not_in(labeled), Item.id.not_in(in_open_task)).order_by(Item.id)))
+
+
+def routing_policy(project: Project, model: ModelVersion, allow_auto: bool) -> RoutingPolicy:
+    """Auto-accept needs a trained model with calibrated thresholds; the project's
+    ``confidence_threshold`` is a floor under every calibrated threshold."""
+    index = {label: i for i, label in enumerate(project.labels)}
+    thresholds = model_thresholds(model, project) if allow_auto else None
+    if thresholds is not None:
+        floor = project.confidence_threshold
+        thresholds = replace(thresholds,
+                             global_threshold=max(thresholds.global_threshold, floor),
+                             per_class={c: max(t, floor) for c, t in
+                                        thresholds.per_class.items()})
+    return RoutingPolicy(
+        thresholds=thresholds,
+        critical=np.array([index[c] for c in project.critical_labels], dtype=int),
+        critical_plausibility=project.critical_plausibility, audit_share=project.audit_share,
+        overlap=project.overlap, critical_overlap=project.critical_overlap)
+
+
+def next_batch(session: Session, project: Project, settings: Settings, *, size: int,
+               strategy: str = "default", auto_accept: bool = True, seed: int | None = None,
+               class_boost: dict[str, float] | None = None,
+               progress: Progress = silent) -> BatchReport:
+    """Make the next labeling batch.
+
+    Every unlabeled pool item is routed (see ``selection.routing``). Confident, non-critical
+    items are auto-accepted into this batch (only once a trained classifier with calibrated
+    thresholds pre-labels: zero-shot confidence is not trusted), an audit share of them
+    becomes human tasks, and ``size`` more items go to humans: a random
+    ``project.calibration_share`` of them drawn uniformly from the non-critical pool (the
+    unbiased sample the next model's auto-accept thresholds are calibrated on), the rest
+    picked by ``strategy`` among the items routed to humans.
+    """
+    if size < 1:
+        raise ValidationError(f"batch size must be at least 1, got {size}", where="size")
+    chooser = get_strategy(strategy)  # unknown names fail before any work
+    # Gold items too: a stale pre-label would give them away.
+    prelabel_project(session, project, settings, splits=("pool", "gold"), progress=progress)
+    encoder = encoder_for(settings)
+    model = active_model(session, project, encoder)
+    items = unlabeled_pool(session, project)
+    if not items:
+        raise EmptyPoolError(f"project {project.name!r} has no unlabeled pool items",
+                             where="pool")
+    ids = [it.id for it in items]
+    probs = pool_predictions(session, model, ids, len(project.labels))
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    policy = routing_policy(project, model, allow_auto=auto_accept)
+    # The random calibration sample is part of the batch's ``size``, not on top of it.
+    n_calibration = min(size - 1, int(round(project.calibration_share * size)))
+    routes = route(probs, policy, rng, n_calibration=n_calibration)
+
+    batch = Batch(project_id=project.id, strategy=strategy, model_version_id=model.id,
+                  guideline_version=project.guideline_version)
+    session.add(batch)
+    session.flush()
+    auto = np.flatnonzero(routes.reason == AUTO_ACCEPT)
+    _auto_accept(session, batch, project, [ids[i] for i in auto], probs[auto])
+    audit = np.flatnonzero(routes.reason == AUDIT)
+    calibration = np.flatnonzero(routes.reason == CALIBRATION)
+    human = np.flatnonzero(routes.human & (routes.reason != AUDIT) &
+                           (routes.reason != CALIBRATION))
+
+    picked = np.zeros(0, dtype=int)
+    if human.size:
+        vectors = embed_items(session, [items[i] for i in human], encoder)
+        # Only strategies that measure distance to the labeled set pay for loading it.
+        labeled = (_labeled_vectors(session, project, encoder)
+                   if getattr(chooser, "needs_labeled", False) else None)
+        boost = None
+        if class_boost:
+            boost = np.array([class_boost.get(lb, 1.0) for lb in project.labels])
+        # Cold start: zero-shot confidences are uncalibrated and their margins cluster on a few
+        # confusable label pairs, so the default strategy picks by diversity alone until a
+        # trained model exists.
+        cold = model.kind == "zero-shot" and strategy == "default"
+        module = None
+        if getattr(chooser, "needs_model", False):
+            # MC-dropout strategies sample the pre-labeler's own linear map, so they read the
+            # features that map reads (neighbour-smoothed embeddings for a trained head).
+            head = load_head(project, model, encoder)
+            vectors, module = head.features(vectors), head.dropout_module()
+        pool = Pool(probs=None if cold else probs[human], embeddings=vectors,
+                    labeled_embeddings=labeled, class_boost=boost, model=module)
+        picked = human[chooser.select(pool, min(size - calibration.size, human.size), rng)]
+    seconds = time.perf_counter() - start
+    order = np.concatenate([picked, calibration, audit])
+    for rank, i in enumerate(order):
+        top = int(np.argmax(probs[i]))
+        session.add(Task(batch_id=batch.id, item_id=ids[i], reason=str(routes.reason[i]),
+                         required=int(routes.required[i]), prelabel=project.labels[top],
+                         prelabel_confidence=float(probs[i, top]), score=float(-rank)))
+    session.flush()
+    return BatchReport(batch.id, strategy, model.id, len(items), len(order), len(auto),
+                       dict(Counter(str(routes.reason[i]) for i in order)), seconds)
+
+
+def _auto_accept(session: Session, batch: Batch, project: Project, item_ids: list[int],
+                 probs: np.ndarray) -> None:
+    for item_id, p in zip(item_ids, probs, strict=True):
+        top = int(np.argmax(p))
+        session.add(FinalLabel(item_id=item_id, batch_id=batch.id, label=project.labels[top],
+                               origin="auto", annotators=[], agreement=None,
+                               posterior={project.labels[top]: float(p[top])},
+                               model_version_id=batch.model_version_id,
+                               guideline_version=project.guideline_version))
+    batch.n_auto_accepted = len(item_ids)
+    session.flush()
+
+
+def _labeled_vectors(session: Session, project: Project, encoder) -> np.ndarray | None:  # noqa: ANN001
+    labeled = list(session.scalars(select(Item).join(FinalLabel, FinalLabel.item_id == Item.id)
+                                   .where(Item.project_id == project.id)))
+    if not labeled:
+        return None
+    return embed_items(session, labeled, encoder)

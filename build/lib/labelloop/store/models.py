@@ -1,0 +1,290 @@
+"""SQLAlchemy 2 tables for the whole loop.
+
+One project owns items; items get embeddings and predictions; selection makes batches of
+tasks; annotators answer tasks with annotations; QA turns a batch's annotations into final
+labels; a dataset version freezes final labels; a model version is trained on versions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task_type: Mapped[str] = mapped_column(String(50), default="text-classification")
+    labels: Mapped[list[Any]] = mapped_column(JSON)
+    label_descriptions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    critical_labels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    guideline_text: Mapped[str] = mapped_column(Text, default="")
+    guideline_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Routing and quality knobs.
+    overlap: Mapped[int] = mapped_column(Integer, default=1)
+    critical_overlap: Mapped[int] = mapped_column(Integer, default=2)
+    confidence_threshold: Mapped[float] = mapped_column(Float, default=0.9)
+    critical_plausibility: Mapped[float] = mapped_column(Float, default=0.2)
+    audit_share: Mapped[float] = mapped_column(Float, default=0.05)
+    # Share of each batch drawn uniformly from the pool: the unbiased calibration sample.
+    calibration_share: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
+    target_accuracy: Mapped[float] = mapped_column(Float, default=0.98)
+    min_agreement: Mapped[float] = mapped_column(Float, default=0.6)
+    # Further gate bars (None: bar off) and the gold-item knobs.
+    min_kappa: Mapped[float | None] = mapped_column(Float, nullable=True)
+    min_gold_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_error_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gold_share: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
+    gold_min_accuracy: Mapped[float] = mapped_column(Float, default=0.8, server_default="0.8")
+    active_model_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", use_alter=True, name="fk_projects_active_model"),
+        nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IngestBatch(Base):
+    """One file or dataset brought in: its provenance and what happened to each row."""
+
+    __tablename__ = "ingest_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    source: Mapped[str] = mapped_column(Text)
+    source_digest: Mapped[str] = mapped_column(String(64))
+    licence: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    split: Mapped[str] = mapped_column(String(20), default="pool")
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    n_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    n_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    n_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rejections: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # pool | eval | gold (an expert-labeled item mixed unannounced into annotators' tasks)
+    split: Mapped[str] = mapped_column(String(20), default="pool", index=True)
+    source: Mapped[str] = mapped_column(Text)
+    source_row: Mapped[int] = mapped_column(Integer)
+    ingest_batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+    licence: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A label that arrived with the row (an evaluation set, or labels imported from elsewhere).
+    given_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Annotator(Base):
+    """An annotator's standing in a project: ``active``, or ``flagged`` for recalibration
+    (gold accuracy below the project's bar). Gold answers count from ``active_since``."""
+
+    __tablename__ = "annotators"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | flagged
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    active_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Embedding(Base):
+    """An item's vector for one encoder: computed once, never again for the same encoder."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (UniqueConstraint("item_id", "encoder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    encoder: Mapped[str] = mapped_column(String(300))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(50))  # zero-shot | classifier
+    encoder: Mapped[str] = mapped_column(String(300))
+    artifact_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    registered_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    registered_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    train_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id"), nullable=True
+    )
+    eval_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id"), nullable=True
+    )
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("item_id", "model_version_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    confidence: Mapped[float] = mapped_column(Float)
+    probs: Mapped[list[Any]] = mapped_column(JSON)  # in project.labels order
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Batch(Base):
+    """A labeling batch: tasks picked by one strategy, QA'd and gated as a unit."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(100))
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id"), nullable=True
+    )
+    guideline_version: Mapped[int] = mapped_column(Integer, default=1)
+    # open -> passed | flagged -> (resolved)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    n_auto_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    qa: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    gate_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    tasks: Mapped[list[Task]] = relationship(back_populates="batch")
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(50))  # safety-critical | low-confidence | audit
+    required: Mapped[int] = mapped_column(Integer, default=1)
+    prelabel: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    prelabel_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+
+    batch: Mapped[Batch] = relationship(back_populates="tasks")
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="task")
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("task_id", "annotator"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    annotator: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | submitted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    task: Mapped[Task] = relationship(back_populates="assignments")
+
+
+class Annotation(Base):
+    __tablename__ = "annotations"
+    __table_args__ = (UniqueConstraint("task_id", "annotator"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    annotator: Mapped[str] = mapped_column(String(200), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    seconds_spent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accepted_prelabel: Mapped[bool] = mapped_column(Boolean)
+    guideline_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FinalLabel(Base):
+    """The current accepted label of an item, written by QA (human) or auto-accept."""
+
+    __tablename__ = "final_labels"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True,
+                                                  index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(20))  # human | auto | given
+    annotators: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    agreement: Mapped[float | None] = mapped_column(Float, nullable=True)
+    posterior: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id"), nullable=True
+    )
+    guideline_version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DatasetVersion(Base):
+    """An immutable snapshot of final labels; ``digest`` is the sha256 of its rows."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    split: Mapped[str] = mapped_column(String(20))  # train | eval
+    digest: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    label_counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    batch_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"),
+                                                  nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DatasetRow(Base):
+    __tablename__ = "dataset_rows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    label: Mapped[str] = mapped_column(String(200))
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,1 @@
+"""Freeze, digest, export and lineage of immutable dataset versions."""

@@ -1,0 +1,194 @@
+"""Freeze accepted labels into immutable, digested dataset versions, and export them.
+
+Only labels from batches that passed their quality gate (or were resolved by a reviewer),
+plus labels that arrived with the data, reach a version. Each row keeps its lineage: source,
+ingest batch, licence, labeling batch, annotators, guideline version, pre-label model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from labelloop.core.errors import NotFoundError, QualityGateError, ValidationError
+from labelloop.store.models import (
+    Batch,
+    DatasetRow,
+    DatasetVersion,
+    FinalLabel,
+    Item,
+    ModelVersion,
+    Project,
+    Task,
+)
+
+GATED_OK = ("passed", "resolved")
+EXPORT_FORMATS = ("jsonl", "parquet", "hf")
+
+
+def version_digest(rows: list[tuple[str, str]]) -> str:
+    """sha256 over sorted ``content_hash<TAB>label`` lines: same labels, same digest."""
+    h = hashlib.sha256()
+    for content, label in sorted(rows):
+        h.update(f"{content}\t{label}\n".encode())
+    return h.hexdigest()
+
+
+def _train_rows(session: Session, project: Project) -> list[tuple[Item, str, dict[str, Any]]]:
+    models = {m.id: m.name for m in session.scalars(
+        select(ModelVersion).where(ModelVersion.project_id == project.id))}
+    q = (select(Item, FinalLabel, Batch)
+         .join(FinalLabel, FinalLabel.item_id == Item.id)
+         .outerjoin(Batch, Batch.id == FinalLabel.batch_id)
+         .where(Item.project_id == project.id, Item.split == "pool"))
+    reasons = {(b, i): r for b, i, r in session.execute(
+        select(Task.batch_id, Task.item_id, Task.reason).join(Batch, Batch.id == Task.batch_id)
+        .where(Batch.project_id == project.id))}
+    out = []
+    labeled: set[int] = set()
+    for item, final, batch in session.execute(q):
+        labeled.add(item.id)
+        if batch is not None and batch.status not in GATED_OK:
+            continue  # held back by the quality gate
+        out.append((item, final.label, {
+            "origin": final.origin, "batch_id": final.batch_id,
+            "batch_status": batch.status if batch else None,
+            # why a person saw it: calibration rows are the unbiased sample auto-accept uses
+            "reason": reasons.get((final.batch_id, item.id)),
+            "annotators": final.annotators, "agreement": final.agreement,
+            "posterior": final.posterior, "guideline_version": final.guideline_version,
+            "prelabel_model": models.get(final.model_version_id or -1)}))
+    for item in session.scalars(select(Item).where(
+            Item.project_id == project.id, Item.split == "pool", Item.given_label.is_not(None))):
+        if item.id not in labeled:
+            out.append((item, item.given_label, {"origin": "given"}))
+    return out
+
+
+def _eval_rows(session: Session, project: Project) -> list[tuple[Item, str, dict[str, Any]]]:
+    items = session.scalars(select(Item).where(
+        Item.project_id == project.id, Item.split == "eval", Item.given_label.is_not(None)))
+    return [(it, it.given_label, {"origin": "given"}) for it in items]
+
+
+def freeze_version(session: Session, project: Project, *, split: str = "train",
+                   name: str | None = None,
+                   include_batches: list[int] | None = None) -> DatasetVersion:
+    """Snapshot the project's accepted labels. If nothing changed since the newest version of
+    this split (same digest), that version is returned instead of a copy.
+
+    ``include_batches`` restricts a train version to those labeling batches; naming a batch
+    that has not passed its gate raises ``QualityGateError`` with the gate's reason.
+    """
+    if split not in ("train", "eval"):
+        raise ValidationError(f"split must be train or eval, got {split!r}", where="split")
+    if include_batches is not None:
+        _check_batches(session, project, include_batches)
+    rows = _train_rows(session, project) if split == "train" else _eval_rows(session, project)
+    if include_batches is not None:
+        wanted = set(include_batches)
+        rows = [r for r in rows if r[2].get("batch_id") in wanted]
+    if not rows:
+        raise ValidationError(f"project {project.name!r} has no accepted {split} labels to "
+                              "freeze", where="split")
+    digest = version_digest([(it.content_hash, label) for it, label, _ in rows])
+    latest = session.scalar(select(DatasetVersion).where(
+        DatasetVersion.project_id == project.id, DatasetVersion.split == split)
+        .order_by(DatasetVersion.id.desc()).limit(1))
+    if latest is not None and latest.digest == digest:
+        return latest
+    n_prior = session.scalar(select(func.count(DatasetVersion.id)).where(
+        DatasetVersion.project_id == project.id, DatasetVersion.split == split)) or 0
+    counts: dict[str, int] = {}
+    for _, label, _ in rows:
+        counts[label] = counts.get(label, 0) + 1
+    version = DatasetVersion(
+        project_id=project.id, name=name or f"{split}-v{n_prior + 1}", split=split,
+        digest=digest, n_rows=len(rows), label_counts=counts,
+        batch_ids=sorted({lin["batch_id"] for _, _, lin in rows if lin.get("batch_id")}),
+        parent_id=latest.id if latest else None)
+    session.add(version)
+    session.flush()
+    session.add_all(DatasetRow(version_id=version.id, item_id=it.id, label=label, lineage={
+        "source": it.source, "source_row": it.source_row, "ingest_batch_id": it.ingest_batch_id,
+        "licence": it.licence, "content_hash": it.content_hash, **lin})
+        for it, label, lin in rows)
+    session.flush()
+    return version
+
+
+def _check_batches(session: Session, project: Project, batch_ids: list[int]) -> None:
+    for batch_id in batch_ids:
+        batch = session.get(Batch, batch_id)
+        if batch is None or batch.project_id != project.id:
+            raise NotFoundError(f"no batch {batch_id} in project {project.name!r}",
+                                where="include_batches")
+        if batch.status not in GATED_OK:
+            raise QualityGateError(f"batch {batch_id} is {batch.status} and cannot feed a "
+                                   f"version: {batch.gate_reason or 'QA not finished'}",
+                                   where=f"batch {batch_id}")
+
+
+def get_version(session: Session, project: Project, ref: int | str) -> DatasetVersion:
+    q = select(DatasetVersion).where(DatasetVersion.project_id == project.id)
+    if isinstance(ref, int) or str(ref).isdigit():
+        q = q.where(DatasetVersion.id == int(ref))
+    else:
+        q = q.where(DatasetVersion.name == ref)
+    version = session.scalar(q)
+    if version is None:
+        raise NotFoundError(f"no dataset version {ref!r} in project {project.name!r}",
+                            where="version")
+    return version
+
+
+def version_records(session: Session, version: DatasetVersion) -> list[dict[str, Any]]:
+    """Rows as plain records: id, text, label, lineage (in item order)."""
+    q = (select(DatasetRow, Item).join(Item, Item.id == DatasetRow.item_id)
+         .where(DatasetRow.version_id == version.id).order_by(Item.id))
+    return [{"item_id": item.id, "text": item.text, "label": row.label,
+             "lineage": row.lineage} for row, item in session.execute(q)]
+
+
+def diff_versions(session: Session, old: DatasetVersion, new: DatasetVersion) -> dict[str, Any]:
+    """What changed between two versions: items added, removed and relabeled."""
+    a = {r["item_id"]: r["label"] for r in version_records(session, old)}
+    b = {r["item_id"]: r["label"] for r in version_records(session, new)}
+    relabeled = sorted(i for i in a.keys() & b.keys() if a[i] != b[i])
+    return {"added": len(b.keys() - a.keys()), "removed": len(a.keys() - b.keys()),
+            "relabeled": len(relabeled), "relabeled_items": relabeled[:100]}
+
+
+def export_version(session: Session, version: DatasetVersion, fmt: str, out: Path) -> Path:
+    """Write the version as JSONL, Parquet or a Hugging Face ``datasets`` folder."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"format must be one of {EXPORT_FORMATS}, got {fmt!r}",
+                              where="format")
+    records = version_records(session, version)
+    flat = [{"item_id": r["item_id"], "text": r["text"], "label": r["label"],
+             "lineage": json.dumps(r["lineage"], sort_keys=True)} for r in records]
+    meta = {"version": version.name, "digest": version.digest, "n_rows": version.n_rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "jsonl":
+        with out.open("w", encoding="utf-8") as fh:
+            for r in records:
+                fh.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(flat).replace_schema_metadata(
+            {"labelloop": json.dumps(meta)})
+        pq.write_table(table, out)
+    else:
+        from datasets import Dataset
+
+        ds = Dataset.from_list(flat)
+        ds.info.description = json.dumps(meta)
+        ds.save_to_disk(str(out))
+    return out

@@ -1,0 +1,1 @@
+"""The core: settings, errors and shared enums. It imports no stage."""
