@@ -17,15 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labelloop.annotate.service import GOLD_SPLIT
+from labelloop.core.enums import LabelOrigin, LabelReason
 from labelloop.core.errors import ConflictError, ValidationError
 from labelloop.quality.aggregation import aggregate, supported_method
 from labelloop.quality.agreement import batch_agreement
 from labelloop.quality.gates import QualityGate, evaluate_gate
 from labelloop.quality.gold import gold_scorecard
-from labelloop.quality.review import batch_label_error_rate
+from labelloop.quality.review import REREVIEW, batch_label_error_rate
 from labelloop.selection.auto_accept import audit_interval
 from labelloop.selection.calibration import record_audit
 from labelloop.selection.routing import AUDIT
+from labelloop.store.labels import NewLabel, record_labels
 from labelloop.store.models import (
     Annotation,
     Batch,
@@ -34,7 +36,6 @@ from labelloop.store.models import (
     ModelVersion,
     Project,
     Task,
-    utcnow,
 )
 
 
@@ -73,6 +74,7 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
                     len(tasks), len(project.labels))
 
     audit_n = audit_ok = audit_unresolved = 0
+    finals: list[NewLabel] = []
     for i, task in enumerate(tasks):
         if not by_task[task.id]:
             continue
@@ -80,15 +82,15 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
         share = float(np.mean([a.label == label for a in by_task[task.id]]))
         posterior = {project.labels[k]: round(float(p), 5)
                      for k, p in enumerate(agg.posterior[i]) if p >= 1e-3}
-        _write_final(session, task, batch, project, label, sorted(by_task[task.id],
-                     key=lambda a: a.annotator), share, posterior)
+        finals.append(_final(task, batch, project, label, sorted(
+            by_task[task.id], key=lambda a: a.annotator), share, posterior))
         if task.reason == AUDIT:
             if _unresolved([a.label for a in by_task[task.id]]):
                 audit_unresolved += 1  # no truth to grade the model against
                 continue
             audit_n += 1
             audit_ok += int(label == task.prelabel)
-    session.flush()
+    record_labels(session, finals)
 
     gold = _gold_figures(session, project, gold_tasks, by_task)
     errors = (batch_label_error_rate(session, project, batch)
@@ -150,17 +152,16 @@ def gate_bars(gate: QualityGate) -> dict[str, float | None]:
             "min_gold_accuracy": gate.min_gold_accuracy, "max_error_rate": gate.max_error_rate}
 
 
-def _write_final(session: Session, task: Task, batch: Batch, project: Project, label: str,
-                 answers: list[Annotation], share: float, posterior: dict[str, float]) -> None:
-    final = session.get(FinalLabel, task.item_id) or FinalLabel(item_id=task.item_id)
-    final.batch_id, final.label, final.origin = batch.id, label, "human"
-    final.annotators = [a.annotator for a in answers]
-    final.agreement, final.posterior = share, posterior
-    final.model_version_id = batch.model_version_id
-    final.guideline_version = answers[0].guideline_version if answers else \
-        project.guideline_version
-    final.updated_at = utcnow()
-    session.add(final)
+def _final(task: Task, batch: Batch, project: Project, label: str,
+           answers: list[Annotation], share: float, posterior: dict[str, float]) -> NewLabel:
+    rereview = batch.strategy == REREVIEW
+    return NewLabel(task.item_id, label, by=f"qa:batch-{batch.id}",
+                    reason=LabelReason.REREVIEW if rereview else LabelReason.ANSWER,
+                    origin=LabelOrigin.HUMAN, batch_id=batch.id,
+                    annotators=[a.annotator for a in answers], agreement=share,
+                    posterior=posterior, model_version_id=batch.model_version_id,
+                    guideline_version=answers[0].guideline_version if answers
+                    else project.guideline_version)
 
 
 def resolve_batch(session: Session, batch: Batch, reviewer: str,
@@ -174,6 +175,7 @@ def resolve_batch(session: Session, batch: Batch, reviewer: str,
         raise ValidationError("reviewer name is empty", where="reviewer")
     project = session.get(Project, batch.project_id)
     assert project is not None
+    changes: list[NewLabel] = []
     for item_id, label in (corrections or {}).items():
         if label not in project.labels:
             raise ValidationError(f"unknown label {label!r}", where=f"corrections[{item_id}]")
@@ -181,8 +183,13 @@ def resolve_batch(session: Session, batch: Batch, reviewer: str,
         if final is None or final.batch_id != batch.id:
             raise ValidationError(f"item {item_id} is not labeled in batch {batch.id}",
                                   where=f"corrections[{item_id}]")
-        final.label, final.origin = label, "reviewed"
-        final.annotators = [*final.annotators, reviewer]
+        changes.append(NewLabel(item_id, label, by=reviewer, reason=LabelReason.ADJUDICATION,
+                                origin=LabelOrigin.REVIEWED, batch_id=batch.id,
+                                annotators=[*final.annotators, reviewer],
+                                agreement=final.agreement, posterior=final.posterior,
+                                model_version_id=final.model_version_id,
+                                guideline_version=final.guideline_version, note=note))
+    record_labels(session, changes)
     batch.status = "resolved"
     batch.qa = {**batch.qa, "resolution": {"reviewer": reviewer, "note": note,
                                            "n_corrections": len(corrections or {})}}

@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labelloop.core.enums import LabelOrigin, LabelReason
 from labelloop.core.errors import EmptyPoolError, ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
@@ -24,6 +25,7 @@ from labelloop.prelabel.service import (
 from labelloop.selection.calibration import model_thresholds
 from labelloop.selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, RoutingPolicy, route
 from labelloop.selection.strategies import Pool, get_strategy
+from labelloop.store.labels import NewLabel, record_labels
 from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
 
 
@@ -150,13 +152,14 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
 
 def _auto_accept(session: Session, batch: Batch, project: Project, item_ids: list[int],
                  probs: np.ndarray) -> None:
-    for item_id, p in zip(item_ids, probs, strict=True):
-        top = int(np.argmax(p))
-        session.add(FinalLabel(item_id=item_id, batch_id=batch.id, label=project.labels[top],
-                               origin="auto", annotators=[], agreement=None,
-                               posterior={project.labels[top]: float(p[top])},
-                               model_version_id=batch.model_version_id,
-                               guideline_version=project.guideline_version))
+    tops = np.argmax(probs, axis=1) if len(item_ids) else np.zeros(0, dtype=int)
+    record_labels(session, [
+        NewLabel(item_id, project.labels[top], by=f"model:{batch.model_version_id}",
+                 reason=LabelReason.AUTO_ACCEPT, origin=LabelOrigin.AUTO, batch_id=batch.id,
+                 posterior={project.labels[top]: float(p[top])},
+                 model_version_id=batch.model_version_id,
+                 guideline_version=project.guideline_version)
+        for item_id, p, top in zip(item_ids, probs, tops.tolist(), strict=True)])
     batch.n_auto_accepted = len(item_ids)
     session.flush()
 

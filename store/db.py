@@ -1,10 +1,16 @@
-"""The one way to open the database: an engine per URL, sessions from one factory."""
+"""The one way to open the database: an engine per URL, sessions from one factory.
+
+SQLite (the embedded default) serves many writers through WAL, a busy timeout and write
+transactions that take the write lock when they begin (``BEGIN IMMEDIATE``): a transaction
+that read first and wrote later could otherwise fail at once with "database is locked"
+whatever the timeout. Read-only units of work begin deferred and never wait for writers.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -12,9 +18,21 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-import labelloop.store.immutability  # noqa: F401  (registers the frozen-version guard)
+import labelloop.store.immutability  # noqa: F401  (registers the append-only guards)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+READ_ONLY = "labelloop_read_only"  # execution option: a unit of work that never writes
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+
+
+def is_table(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    """Alembic's filter: views (``info["is_view"]``, made by hand in a migration) are not
+    tables to create or compare."""
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    return not (table is not None and table.info.get("is_view"))
 
 
 def alembic_config(url: str) -> Config:
@@ -29,37 +47,69 @@ def migrate(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
-@lru_cache(maxsize=8)
-def get_engine(url: str) -> Engine:
-    """One engine per URL, migrated on first use; SQLite gets WAL and foreign keys."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
+def _sqlite_engine(url: str) -> Engine:
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
+                                              "check_same_thread": False},
+                           pool_size=8, max_overflow=24)
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a kill
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
 
-    migrate(url)
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # noqa: ANN001
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
     return engine
 
 
-def session_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+def get_engine(url: str) -> Engine:
+    """One engine per URL, migrated on first use."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = (_sqlite_engine(url) if url.startswith("sqlite")
+                      else create_engine(url, pool_size=10, max_overflow=30,
+                                         pool_pre_ping=True))
+            migrate(url)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines(url: str | None = None) -> None:
+    """Close pooled connections and forget the engine of ``url`` (all when None): a dropped
+    test database, a server that restarted."""
+    with _lock:
+        for key in [k for k in _engines if url is None or k == url]:
+            _engines.pop(key).dispose()
+
+
+def session_factory(url: str, *, read_only: bool = False) -> sessionmaker[Session]:
+    engine = get_engine(url)
+    if read_only:
+        engine = engine.execution_options(**{READ_ONLY: True})
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
-def open_session(url: str) -> Iterator[Session]:
-    """A unit of work: commit on success, roll back everything on error."""
-    session = session_factory(url)()
+def open_session(url: str, *, read_only: bool = False) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back everything on error. ``read_only``
+    units never take SQLite's write lock (and are rolled back, having nothing to keep)."""
+    session = session_factory(url, read_only=read_only)()
     try:
         yield session
-        session.commit()
+        if read_only:
+            session.rollback()
+        else:
+            session.commit()
     except BaseException:
         session.rollback()
         raise

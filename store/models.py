@@ -14,8 +14,10 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -23,6 +25,19 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from labelloop.core.enums import (
+    AnnotatorStatus,
+    AnswerStatus,
+    AssignmentStatus,
+    AuditAction,
+    BatchStatus,
+    LabelOrigin,
+    LabelReason,
+    Role,
+    TaskReason,
+    TaskStatus,
+)
 
 
 def utcnow() -> datetime:
@@ -33,6 +48,69 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+def enum_type(enum: type[Any], length: int = 20) -> Enum:
+    """A closed vocabulary stored by value as a short string (no database enum type, so a
+    new member needs no migration), refused on write when unknown."""
+    return Enum(enum, native_enum=False, length=length, validate_strings=True,
+                values_callable=lambda members: [m.value for m in members])
+
+
+class User(Base):
+    """A person (or a service account) with a global role; ``admin`` may do anything."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[Role] = mapped_column(enum_type(Role), default=Role.ANNOTATOR)
+    password_hash: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Membership(Base):
+    """A user's role in one project: who may see it at all, and do what there."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[Role] = mapped_column(enum_type(Role))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token: only its hash is kept (shown once at creation); revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what, when, on what: appended, never changed."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[AuditAction] = mapped_column(enum_type(AuditAction))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), nullable=True,
+                                                   index=True)
+    target: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class Project(Base):
     __tablename__ = "projects"
 
@@ -40,6 +118,9 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     task_type: Mapped[str] = mapped_column(String(50), default="text-classification")
     labels: Mapped[list[Any]] = mapped_column(JSON)
+    # The label schema: one or more questions, each {"name", "kind", "labels"}; kind is
+    # single-label today, multi-label or spans later (the answer value follows the kind).
+    questions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     label_descriptions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     critical_labels: Mapped[list[Any]] = mapped_column(JSON, default=list)
     guideline_text: Mapped[str] = mapped_column(Text, default="")
@@ -92,7 +173,8 @@ class Item(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # exactly as given (normalised only for the hash)
+    media: Mapped[str | None] = mapped_column(Text, nullable=True)  # image path or URI
     content_hash: Mapped[str] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # pool | eval | gold (an expert-labeled item mixed unannounced into annotators' tasks)
@@ -117,7 +199,8 @@ class Annotator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active | flagged
+    status: Mapped[AnnotatorStatus] = mapped_column(enum_type(AnnotatorStatus),
+                                                    default=AnnotatorStatus.ACTIVE)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     active_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
@@ -187,11 +270,13 @@ class Batch(Base):
     )
     guideline_version: Mapped[int] = mapped_column(Integer, default=1)
     # open -> passed | flagged -> (resolved)
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    status: Mapped[BatchStatus] = mapped_column(enum_type(BatchStatus), default=BatchStatus.OPEN,
+                                                index=True)
     n_auto_accepted: Mapped[int] = mapped_column(Integer, default=0)
     qa: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     gate_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     tasks: Mapped[list[Task]] = relationship(back_populates="batch")
 
@@ -202,12 +287,13 @@ class Task(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
-    reason: Mapped[str] = mapped_column(String(50))  # safety-critical | low-confidence | audit
+    reason: Mapped[TaskReason] = mapped_column(enum_type(TaskReason, length=50))
     required: Mapped[int] = mapped_column(Integer, default=1)
     prelabel: Mapped[str | None] = mapped_column(String(200), nullable=True)
     prelabel_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    status: Mapped[TaskStatus] = mapped_column(enum_type(TaskStatus), default=TaskStatus.OPEN,
+                                               index=True)
 
     batch: Mapped[Batch] = relationship(back_populates="tasks")
     assignments: Mapped[list[Assignment]] = relationship(back_populates="task")
@@ -220,31 +306,71 @@ class Assignment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     annotator: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | submitted
+    status: Mapped[AssignmentStatus] = mapped_column(enum_type(AssignmentStatus),
+                                                     default=AssignmentStatus.OPEN)
+    # created_at is when the task was assigned; submitted_at when it was answered
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     task: Mapped[Task] = relationship(back_populates="assignments")
 
 
 class Annotation(Base):
     __tablename__ = "annotations"
-    __table_args__ = (UniqueConstraint("task_id", "annotator"),)
+    __table_args__ = (UniqueConstraint("task_id", "annotator"),
+                      UniqueConstraint("annotator", "idempotency_key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     annotator: Mapped[str] = mapped_column(String(200), index=True)
     label: Mapped[str] = mapped_column(String(200))
+    # The answer under the project's label schema ({"label": ...} for single-label).
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[AnswerStatus] = mapped_column(enum_type(AnswerStatus),
+                                                 default=AnswerStatus.SUBMITTED)
+    skip_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
     seconds_spent: Mapped[float | None] = mapped_column(Float, nullable=True)
     accepted_prelabel: Mapped[bool] = mapped_column(Boolean)
     guideline_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LabelEvent(Base):
+    """One change of an item's label: who, when, from, to and why. Appended, never changed;
+    an item's current label is its newest event (the ``final_labels`` view)."""
+
+    __tablename__ = "label_events"
+    __table_args__ = (Index("ix_label_events_item_newest", "item_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    by: Mapped[str] = mapped_column(String(200))  # a user, or "model:<id>" for auto-accept
+    reason: Mapped[LabelReason] = mapped_column(enum_type(LabelReason))
+    from_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    to_label: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: unlabeled
+    origin: Mapped[LabelOrigin | None] = mapped_column(enum_type(LabelOrigin), nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True,
+                                                 index=True)
+    annotators: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    agreement: Mapped[float | None] = mapped_column(Float, nullable=True)
+    posterior: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id"), nullable=True
+    )
+    guideline_version: Mapped[int] = mapped_column(Integer, default=1)
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class FinalLabel(Base):
-    """The current accepted label of an item, written by QA (human) or auto-accept."""
+    """An item's current label: a read-only view over ``label_events`` (the newest event of
+    each item whose ``to_label`` is set). Write labels with ``store.labels.record_label``."""
 
     __tablename__ = "final_labels"
+    __table_args__ = {"info": {"is_view": True}}
 
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True,

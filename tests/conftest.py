@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import csv
+import os
 import random
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import create_engine, text
 
 from labelloop.access.projects import create_project
 from labelloop.core.settings import Settings
 from labelloop.demo import demo_data
-from labelloop.store.db import open_session
+from labelloop.store.db import dispose_engines, open_session
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -57,9 +62,50 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
 
 
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    try:
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        conn = admin.connect()
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
+    name = f"labelloop_test_{uuid.uuid4().hex[:10]}"
+    conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    try:
+        yield url
+    finally:
+        dispose_engines(url)
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        conn.close()
+        admin.dispose()
+
+
 @pytest.fixture
-def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
-    return Settings(home=tmp_path / "home", mlflow_tracking_uri=mlflow_uri, show_progress=False)
+def pg_url() -> Iterator[str]:
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str | None]:
+    """The suite's database: a SQLite file under the test's home (None), or a fresh
+    PostgreSQL database per test when LABELLOOP_TEST_DB=postgres (``.ci/run`` does both)."""
+    if os.environ.get("LABELLOOP_TEST_DB", "sqlite") == "postgres":
+        with fresh_pg_database() as url:
+            yield url
+    else:
+        yield None
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mlflow_uri: str, database_url: str | None) -> Settings:
+    return Settings(home=tmp_path / "home", mlflow_tracking_uri=mlflow_uri, show_progress=False,
+                    database_url=database_url)
 
 
 @pytest.fixture

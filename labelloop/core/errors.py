@@ -35,7 +35,11 @@ class ConflictError(LabelloopError):
     status_code = 409
 
 
-class ImmutableVersionError(ConflictError):
+class ImmutableRecordError(ConflictError):
+    """Something tried to change an append-only record (label history, audit log)."""
+
+
+class ImmutableVersionError(ImmutableRecordError):
     """Something tried to change a frozen dataset version."""
 
 

@@ -137,7 +137,9 @@ def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, pro
                                                                    tmp_path):
     from sqlalchemy import select
 
-    from labelloop.store.models import Batch, FinalLabel, Item
+    from labelloop.core.enums import LabelOrigin, LabelReason
+    from labelloop.store.labels import NewLabel, record_labels
+    from labelloop.store.models import Batch, Item
     from tests.conftest import LABELS, banking_rows, write_csv
 
     rows = banking_rows("train", LABELS, 20, seed=2)
@@ -149,11 +151,10 @@ def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, pro
         s.add(batch)
         s.flush()
         items = list(s.scalars(select(Item).order_by(Item.id)))
-        for i, it in enumerate(items):
-            label = truth[" ".join(it.text.split())]
-            s.add(FinalLabel(item_id=it.id, batch_id=batch.id, label=label,
-                             origin="auto" if i % 4 == 0 else "human"))
-        s.flush()
+        record_labels(s, [NewLabel(it.id, truth[" ".join(it.text.split())], by="test",
+                                   reason=LabelReason.ANSWER, batch_id=batch.id,
+                                   origin=LabelOrigin.AUTO if i % 4 == 0 else LabelOrigin.HUMAN)
+                          for i, it in enumerate(items)])
         version = freeze_version(s, p)
         model = train_model(s, p, settings, train=version)
         n_auto = sum(1 for i in range(len(items)) if i % 4 == 0)

@@ -1,1 +1,0 @@
-"""Assignment, overlap and submissions: annotators correct pre-labels."""

@@ -1,1 +1,0 @@
-"""The FastAPI service: thin routers over the same service functions as the CLI."""

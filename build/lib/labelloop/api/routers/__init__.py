@@ -1,1 +1,0 @@
-"""One router per stage of the loop."""

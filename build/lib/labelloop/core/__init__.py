@@ -1,1 +1,0 @@
-"""The core: settings, errors and shared enums. It imports no stage."""

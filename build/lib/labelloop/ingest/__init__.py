@@ -1,1 +1,0 @@
-"""Readers (JSONL, CSV, Parquet, HF datasets), row checks, dedup and provenance."""

@@ -1,1 +1,0 @@
-"""Encoders, the embedding cache, zero-shot and classifier heads, calibration."""

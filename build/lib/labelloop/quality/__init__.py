@@ -1,1 +1,0 @@
-"""Quality: agreement, gold, aggregation, label errors, gates and drift."""

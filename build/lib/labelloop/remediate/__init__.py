@@ -1,1 +1,0 @@
-"""Evaluation findings become targets for the next labeling batch."""

@@ -1,1 +1,0 @@
-"""Tables, migrations and the one session factory."""

@@ -1,1 +1,0 @@
-"""Train on a dataset version, evaluate, log to MLflow and its model registry."""

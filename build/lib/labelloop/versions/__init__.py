@@ -1,1 +1,0 @@
-"""Freeze, digest, export and lineage of immutable dataset versions."""

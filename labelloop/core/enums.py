@@ -1,0 +1,90 @@
+"""The loop's closed vocabularies: roles, statuses and reasons (stored by value)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a person may do in a project (``access.policy`` says which actions)."""
+
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+    ML_TEAM = "ml-team"
+    ADMIN = "admin"
+
+
+class BatchStatus(StrEnum):
+    OPEN = "open"
+    PASSED = "passed"
+    FLAGGED = "flagged"
+    RESOLVED = "resolved"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class TaskReason(StrEnum):
+    """Why an item went to people (``selection.routing``, ``quality.review``)."""
+
+    SAFETY_CRITICAL = "safety-critical"
+    LOW_CONFIDENCE = "low-confidence"
+    AUDIT = "audit"
+    CALIBRATION = "calibration"
+    REREVIEW = "re-review"
+
+
+class AssignmentStatus(StrEnum):
+    OPEN = "open"
+    SUBMITTED = "submitted"
+
+
+class AnswerStatus(StrEnum):
+    SUBMITTED = "submitted"
+    SKIPPED = "skipped"
+    DRAFT = "draft"
+
+
+class AnnotatorStatus(StrEnum):
+    ACTIVE = "active"
+    FLAGGED = "flagged"
+
+
+class LabelOrigin(StrEnum):
+    """Who stands behind an item's current label."""
+
+    HUMAN = "human"
+    REVIEWED = "reviewed"
+    AUTO = "auto"
+    GIVEN = "given"
+
+
+class LabelReason(StrEnum):
+    """Why an item's label changed: each change is one ``label_events`` row."""
+
+    ANSWER = "answer"
+    ADJUDICATION = "adjudication"
+    REREVIEW = "re-review"
+    AUTO_ACCEPT = "auto-accept"
+    REVERT = "revert"
+    IMPORT = "import"  # labels carried over by the v2 migration
+
+
+class AuditAction(StrEnum):
+    ANSWER = "answer"
+    ADJUDICATE = "adjudicate"
+    RESOLVE_GATE = "resolve-gate"
+    REINSTATE = "reinstate"
+    GUIDELINE = "guideline"
+    EXPORT = "export"
+    TRAIN = "train"
+    NEXT_BATCH = "next-batch"
+    INGEST = "ingest"
+    FREEZE = "freeze"
+    PROJECT = "project"
+    USER = "user"
+    TOKEN = "token"
+    MEMBER = "member"
+    REREVIEW = "re-review"
