@@ -8,14 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.core.names import check_name, check_text, shorten
 from labelloop.store.models import Project
 
 TUNABLE = ("overlap", "critical_overlap", "confidence_threshold", "critical_plausibility",
            "audit_share", "calibration_share", "target_accuracy", "min_agreement", "min_kappa",
            "min_gold_accuracy", "max_error_rate", "gold_share", "gold_min_accuracy")
 # knob -> the closed interval it must lie in (None leaves an optional gate bar off)
-_RANGES = {"confidence_threshold": (-1.0, 1.0), "critical_plausibility": (-1.0, 1.0),
-           "audit_share": (-1.0, 1.0), "target_accuracy": (-1.0, 1.0),
+_RANGES = {"confidence_threshold": (0.0, 1.0), "critical_plausibility": (0.0, 1.0),
+           "audit_share": (0.0, 1.0), "target_accuracy": (0.0, 1.0),
            "calibration_share": (0.0, 0.5),
            "min_agreement": (-1.0, 1.0), "min_kappa": (-1.0, 1.0),
            "min_gold_accuracy": (0.0, 1.0), "max_error_rate": (0.0, 1.0),
@@ -28,10 +29,8 @@ def create_project(session: Session, name: str, labels: list[str], *,
                    label_descriptions: dict[str, str] | None = None,
                    guideline_text: str = "", **knobs: Any) -> Project:
     """A new project with a label schema. Labels must be distinct non-empty strings."""
-    name = name.strip()
-    if not name:
-        raise ValidationError("project name is empty", where="name")
-    clean = [str(label).strip() for label in labels]
+    name = check_name(name, "name")
+    clean = [check_name(str(label), "labels") for label in labels]
     if len(clean) < 2 or any(not label for label in clean):
         raise ValidationError("a project needs at least two non-empty labels", where="labels")
     if len(set(clean)) != len(clean):
@@ -53,7 +52,9 @@ def create_project(session: Session, name: str, labels: list[str], *,
     if bad:
         raise ValidationError(f"unknown project settings: {bad}", where="settings")
     _check_knobs(knobs)
+    check_text(guideline_text, "guideline_text")
     project = Project(name=name, labels=clean, critical_labels=critical,
+                      questions=[{"name": "label", "kind": "single-label", "labels": clean}],
                       label_descriptions=descriptions, guideline_text=guideline_text, **knobs)
     session.add(project)
     session.flush()
@@ -62,22 +63,40 @@ def create_project(session: Session, name: str, labels: list[str], *,
 
 def _check_knobs(knobs: dict[str, Any]) -> None:
     for key, (low, high) in _RANGES.items():
-        if key in knobs and knobs[key] is not None and not low <= float(knobs[key]) <= high:
-            raise ValidationError(f"{key} must lie in [{low:g}, {high:g}], got {knobs[key]}",
-                                  where=key)
+        value = knobs.get(key)
+        if value is not None and not (isinstance(value, int | float)
+                                      and low <= float(value) <= high):
+            raise ValidationError(f"{key} must lie in [{low:g}, {high:g}], got "
+                                  f"{shorten(value)}", where=key)
     for key in ("overlap", "critical_overlap"):
-        if key in knobs and int(knobs[key]) < 1:
-            raise ValidationError(f"{key} must be at least 1, got {knobs[key]}", where=key)
+        if key in knobs and not (isinstance(knobs[key], int) and 1 <= knobs[key] <= 10):
+            raise ValidationError(f"{key} must be a whole number in [1, 10], got "
+                                  f"{shorten(knobs[key])}", where=key)
+
+
+def update_project(session: Session, project: Project, **knobs: Any) -> Project:
+    """Change a project's routing and quality settings (checked as at creation)."""
+    bad = sorted(set(knobs) - set(TUNABLE))
+    if bad:
+        raise ValidationError(f"unknown project settings: {bad}", where="settings")
+    _check_knobs(knobs)
+    for key, value in knobs.items():
+        setattr(project, key, value)
+    session.flush()
+    return project
 
 
 def get_project(session: Session, ref: int | str) -> Project:
     """A project by id or by name."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        project = session.get(Project, int(ref))
+    if isinstance(ref, str) and ref.isascii() and ref.isdigit() and len(ref) <= 18:
+        ref = int(ref)
+    if isinstance(ref, int):
+        project = session.get(Project, ref) if 0 < ref < 2**63 else None
     else:
-        project = session.scalar(select(Project).where(Project.name == ref))
+        project = session.scalar(select(Project).where(Project.name == check_text(ref,
+                                                                                 "project")))
     if project is None:
-        raise NotFoundError(f"no project {ref!r}", where="project")
+        raise NotFoundError(f"no project {shorten(ref)!r}", where="project")
     return project
 
 
@@ -87,7 +106,7 @@ def list_projects(session: Session) -> list[Project]:
 
 def update_guideline(session: Session, project: Project, text: str) -> Project:
     """A new guideline text bumps the guideline version that annotations record."""
-    project.guideline_text = text
+    project.guideline_text = check_text(text, "text")
     project.guideline_version += 1
     session.flush()
     return project

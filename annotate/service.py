@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from labelloop.core.enums import AnswerStatus, AssignmentStatus, BatchStatus, TaskStatus
 from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
+from labelloop.core.names import check_name, check_text, shorten
 from labelloop.selection.auto_accept import critical_mask
 from labelloop.selection.routing import AUDIT, CALIBRATION, LOW_CONFIDENCE, SAFETY_CRITICAL
 from labelloop.store.models import (
@@ -28,9 +31,11 @@ from labelloop.store.models import (
     Prediction,
     Project,
     Task,
+    utcnow,
 )
 
 GOLD_SPLIT = "gold"
+DEFAULT_TIMEOUT_S = 1800.0  # an unanswered assignment goes back to the pool after this
 
 
 @dataclass
@@ -50,38 +55,59 @@ class TaskView:
 
 
 def _check_annotator(annotator: str) -> str:
-    annotator = (annotator or "").strip()
-    if not annotator or len(annotator) > 200:
-        raise ValidationError("annotator must be a non-empty name of at most 200 characters",
-                              where="annotator")
-    return annotator
+    return check_name(annotator or "", "annotator")
 
 
-def next_tasks(session: Session, project: Project, annotator: str, limit: int = 10,
-               ) -> list[TaskView]:
+def _holders(task_ids: Any, cutoff: datetime) -> Any:
+    """Assignments that hold a place on a task: answered, or handed out since ``cutoff``
+    (older open ones belong to someone who went away, and no longer count)."""
+    return select(func.count(Assignment.id)).where(
+        Assignment.task_id == task_ids,
+        or_(Assignment.status == AssignmentStatus.SUBMITTED,
+            and_(Assignment.status == AssignmentStatus.OPEN, Assignment.created_at >= cutoff)))
+
+
+def release_stale(session: Session, project: Project, cutoff: datetime) -> int:
+    """Take back open assignments handed out before ``cutoff`` (their holder went away), with
+    any draft answer on them, so the tasks go to whoever asks next."""
+    stale = session.execute(
+        select(Assignment.id, Assignment.task_id, Assignment.annotator)
+        .join(Task, Task.id == Assignment.task_id).join(Batch, Batch.id == Task.batch_id)
+        .where(Batch.project_id == project.id, Batch.status == BatchStatus.OPEN,
+               Assignment.status == AssignmentStatus.OPEN, Assignment.created_at < cutoff)
+    ).all()
+    for _, task_id, annotator in stale:
+        session.execute(delete(Annotation).where(
+            Annotation.task_id == task_id, Annotation.annotator == annotator,
+            Annotation.status == AnswerStatus.DRAFT))
+    if stale:
+        session.execute(delete(Assignment).where(Assignment.id.in_([r[0] for r in stale])))
+    return len(stale)
+
+
+def next_tasks(session: Session, project: Project, annotator: str, limit: int = 10, *,
+               timeout_s: float = DEFAULT_TIMEOUT_S) -> list[TaskView]:
     """The annotator's open assignments, topped up with open tasks that still need people.
 
     A task needing k annotators is handed to k different people (overlap); nobody gets the
-    same task twice. Tasks come in batch order, most valuable first, with gold tasks mixed
-    in (see :func:`_gold_tasks`). A flagged annotator gets ``ConflictError``.
+    same task twice, and a closed task never comes back. An assignment left unanswered for
+    ``timeout_s`` is released to others. Tasks come in batch order, most valuable first,
+    with gold tasks mixed in (see :func:`_gold_tasks`). A flagged annotator gets
+    ``ConflictError``.
+
+    Under concurrency the task rows are the lock: PostgreSQL claims candidates with
+    ``SELECT ... FOR UPDATE SKIP LOCKED`` and counts holders again under the lock; SQLite
+    runs each hand-out as one short write transaction (``BEGIN IMMEDIATE``).
     """
     annotator = _check_annotator(annotator)
     if limit < 1:
         raise ValidationError(f"limit must be at least 1, got {limit}", where="limit")
     _check_active(session, project, annotator)
-    mine = list(session.scalars(
-        select(Task).join(Assignment).join(Batch).where(
-            Batch.project_id == project.id, Assignment.annotator == annotator,
-            Assignment.status == "open").order_by(Task.batch_id, Task.score.desc()).limit(limit)))
+    cutoff = utcnow() - timedelta(seconds=timeout_s)
+    release_stale(session, project, cutoff)
+    mine = _held(session, project, annotator, limit)
     if len(mine) < limit:
-        taken = select(Assignment.task_id).where(Assignment.annotator == annotator)
-        n_assigned = (select(func.count(Assignment.id)).where(Assignment.task_id == Task.id)
-                      .correlate(Task).scalar_subquery())
-        fresh = list(session.scalars(
-            select(Task).join(Batch).where(
-                Batch.project_id == project.id, Batch.status == "open", Task.status == "open",
-                Task.id.not_in(taken), n_assigned < Task.required)
-            .order_by(Task.batch_id, Task.score.desc()).limit(limit - len(mine))))
+        fresh = _claim(session, project, annotator, limit - len(mine), cutoff)
         fresh, gold = _gold_tasks(session, project, annotator, fresh, limit - len(mine))
         for task in fresh + gold:
             session.add(Assignment(task_id=task.id, annotator=annotator))
@@ -89,6 +115,47 @@ def next_tasks(session: Session, project: Project, annotator: str, limit: int = 
         # the order a later call reads back: batch, then score
         mine += sorted(fresh + gold, key=lambda t: (t.batch_id, -(t.score or 0.0)))
     return [_view(session, project, t) for t in mine]
+
+
+def _held(session: Session, project: Project, annotator: str, limit: int) -> list[Task]:
+    """Open tasks of open batches that ``annotator`` holds and has not answered."""
+    return list(session.scalars(
+        select(Task).join(Assignment).join(Batch).where(
+            Batch.project_id == project.id, Batch.status == BatchStatus.OPEN,
+            Task.status == TaskStatus.OPEN, Assignment.annotator == annotator,
+            Assignment.status == AssignmentStatus.OPEN)
+        .order_by(Task.batch_id, Task.score.desc()).limit(limit)))
+
+
+def my_tasks(session: Session, project: Project, annotator: str, limit: int = 10,
+             ) -> list[TaskView]:
+    """The tasks ``annotator`` holds, unanswered; hands out nothing new (read-only)."""
+    annotator = _check_annotator(annotator)
+    return [_view(session, project, t) for t in _held(session, project, annotator, limit)]
+
+
+def _claim(session: Session, project: Project, annotator: str, room: int,
+           cutoff: datetime) -> list[Task]:
+    """Up to ``room`` open tasks with a free place, locked for this transaction."""
+    taken = select(Assignment.task_id).where(Assignment.annotator == annotator)
+    n_held = _holders(Task.id, cutoff).correlate(Task).scalar_subquery()
+    candidates = list(session.scalars(
+        select(Task).join(Batch).where(
+            Batch.project_id == project.id, Batch.status == BatchStatus.OPEN,
+            Task.status == TaskStatus.OPEN, Task.id.not_in(taken), n_held < Task.required)
+        .order_by(Task.batch_id, Task.score.desc()).limit(room)
+        .with_for_update(skip_locked=True, of=Task)))
+    if session.get_bind().dialect.name == "sqlite" or not candidates:
+        return candidates  # one writer at a time: what was counted still holds
+    # Locked now: no one else can add a holder, so a fresh count is the truth.
+    held = dict(session.execute(
+        select(Assignment.task_id, func.count(Assignment.id))
+        .where(Assignment.task_id.in_([t.id for t in candidates]),
+               or_(Assignment.status == AssignmentStatus.SUBMITTED,
+                   and_(Assignment.status == AssignmentStatus.OPEN,
+                        Assignment.created_at >= cutoff)))
+        .group_by(Assignment.task_id)).tuples().all())
+    return [t for t in candidates if held.get(t.id, 0) < t.required]
 
 
 def _check_active(session: Session, project: Project, annotator: str) -> None:
@@ -192,69 +259,155 @@ ADJUDICATION_VOTES = 3
 @dataclass
 class Submission:
     """What one answer did: the stored answer, and what the loop must react to
-    (``labelloop.loop`` wires QA and gold scoring to these flags)."""
+    (``labelloop.loop`` wires QA and gold scoring to these flags). ``replayed``: the answer
+    was already stored under the same idempotency key, and nothing changed."""
 
     annotation: Annotation
     project: Project
     batch: Batch
     batch_complete: bool
     gold: bool
+    replayed: bool = False
+    created: bool = True
 
 
-def submit(session: Session, task_id: int, annotator: str, label: str,
-           seconds_spent: float | None = None) -> Submission:
-    """Record one answer and close the task when enough people answered.
+@dataclass(frozen=True)
+class Answer:
+    """An annotator's answer to a task: a label (submitted or a draft), or a skip."""
 
-    An answer that disagrees with the pre-label of an audit or calibration task asks for
-    ``ADJUDICATION_VOTES`` answers in all (at most as many as the project has annotators).
-    The returned flags say whether the batch has no open task left and whether the item was
-    gold; QA and re-scoring are not this stage's work."""
+    label: str | None = None
+    status: AnswerStatus = AnswerStatus.SUBMITTED
+    skip_reason: str | None = None
+    seconds_spent: float | None = None
+    idempotency_key: str | None = None
+
+
+def submit(session: Session, task_id: int, annotator: str, label: str | None = None,
+           seconds_spent: float | None = None, *, answer: Answer | None = None,
+           project: Project | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Submission:
+    """Record (or change) one answer and close the task when enough people answered.
+
+    ``answer`` carries the status (submitted, draft or skipped with a reason) and an
+    optional idempotency key: a retry with the same key returns the first result. An
+    annotator may change their answer until the batch closes. An answer that disagrees with
+    the pre-label of an audit or calibration task asks for ``ADJUDICATION_VOTES`` answers
+    in all (at most as many as the project has annotators). With ``project`` given, a task
+    of another project is "not found"."""
     annotator = _check_annotator(annotator)
-    task = session.get(Task, task_id)
-    if task is None:
+    answer = answer or Answer(label=label, seconds_spent=seconds_spent)
+    if answer.idempotency_key is not None:
+        earlier = session.scalar(select(Annotation).where(
+            Annotation.annotator == annotator,
+            Annotation.idempotency_key == answer.idempotency_key))
+        if earlier is not None:
+            return _replay(session, earlier, task_id, answer)
+    task = session.scalar(select(Task).where(Task.id == task_id).with_for_update())
+    if task is None or (project is not None and task.batch.project_id != project.id):
         raise NotFoundError(f"no task {task_id}", where="task_id")
     batch = task.batch
     project = session.get(Project, batch.project_id)
     assert project is not None
-    if label not in project.labels:
-        raise ValidationError(f"unknown label {label!r} for project {project.name!r}",
-                              where="label")
-    if seconds_spent is not None and seconds_spent < 0:
-        raise ValidationError("seconds_spent cannot be negative", where="seconds_spent")
+    _check_answer(project, answer)
     _check_active(session, project, annotator)
-    if task.status != "open" or batch.status != "open":
-        raise ConflictError(f"task {task_id} is closed", where="task_id")
+    if batch.status != BatchStatus.OPEN:
+        raise ConflictError(f"task {task_id} is closed (its batch is {batch.status})",
+                            where="task_id")
     assignment = session.scalar(select(Assignment).where(
         Assignment.task_id == task.id, Assignment.annotator == annotator))
-    if assignment is not None and assignment.status == "submitted":
-        raise ConflictError(f"{annotator} already answered task {task_id}", where="task_id")
+    existing = session.scalar(select(Annotation).where(
+        Annotation.task_id == task.id, Annotation.annotator == annotator))
+    if existing is not None and existing.status != AnswerStatus.DRAFT:
+        return _change(session, project, batch, task, existing, answer)
+    if task.status != TaskStatus.OPEN:
+        raise ConflictError(f"task {task_id} is closed", where="task_id")
     if assignment is None:
-        n = session.scalar(select(func.count(Assignment.id)).where(
-            Assignment.task_id == task.id)) or 0
+        cutoff = utcnow() - timedelta(seconds=timeout_s)
+        n = session.scalar(_holders(task.id, cutoff)) or 0
         if n >= task.required:
             raise ConflictError(f"task {task_id} already has its {task.required} annotators",
                                 where="task_id")
         assignment = Assignment(task_id=task.id, annotator=annotator)
         session.add(assignment)
-    assignment.status = "submitted"
-    annotation = Annotation(task_id=task.id, item_id=task.item_id, annotator=annotator,
-                            label=label, seconds_spent=seconds_spent,
-                            accepted_prelabel=(label == task.prelabel),
-                            guideline_version=project.guideline_version)
+    annotation = existing or Annotation(task_id=task.id, item_id=task.item_id,
+                                        annotator=annotator)
+    _fill(annotation, task, project, answer)
     session.add(annotation)
+    if answer.status == AnswerStatus.SUBMITTED:
+        assignment.status, assignment.submitted_at = AssignmentStatus.SUBMITTED, utcnow()
+    elif answer.status == AnswerStatus.SKIPPED:
+        assignment.status = AssignmentStatus.SKIPPED  # the place goes to someone else
     session.flush()
+    if answer.status == AnswerStatus.SUBMITTED:
+        _close_task_if_answered(session, project, task, answer.label)
+    item = session.get(Item, task.item_id)
+    return Submission(annotation, project, batch, batch_complete=is_complete(session, batch),
+                      gold=item is not None and item.split == GOLD_SPLIT
+                      and answer.status == AnswerStatus.SUBMITTED)
+
+
+def _check_answer(project: Project, answer: Answer) -> None:
+    if answer.status == AnswerStatus.SKIPPED:
+        if not (answer.skip_reason or "").strip():
+            raise ValidationError("a skip needs a reason", where="skip_reason")
+        check_text(answer.skip_reason or "", "skip_reason")
+    elif answer.label not in project.labels:
+        raise ValidationError(f"unknown label {shorten(answer.label)!r} for project "
+                              f"{shorten(project.name)!r}", where="label")
+    if answer.seconds_spent is not None and not 0 <= answer.seconds_spent < 1e7:
+        raise ValidationError("seconds_spent must lie in [0, 1e7)", where="seconds_spent")
+
+
+def _fill(annotation: Annotation, task: Task, project: Project, answer: Answer) -> None:
+    skipped = answer.status == AnswerStatus.SKIPPED
+    annotation.label = None if skipped else answer.label
+    annotation.value = {} if skipped else {"label": answer.label}
+    annotation.status = answer.status
+    annotation.skip_reason = answer.skip_reason if skipped else None
+    annotation.seconds_spent = answer.seconds_spent
+    annotation.accepted_prelabel = (not skipped and answer.label == task.prelabel)
+    annotation.guideline_version = project.guideline_version
+    annotation.idempotency_key = answer.idempotency_key or annotation.idempotency_key
+    annotation.updated_at = utcnow()
+
+
+def _change(session: Session, project: Project, batch: Batch, task: Task,
+            existing: Annotation, answer: Answer) -> Submission:
+    """A second answer from the same person to the same task: a new label for a submitted
+    answer (the batch is still open), nothing else."""
+    if existing.status == AnswerStatus.SKIPPED or answer.status != AnswerStatus.SUBMITTED:
+        raise ConflictError(f"task {task.id} was already {existing.status.value}; only a "
+                            "submitted label can be changed, to another label",
+                            where="task_id")
+    _fill(existing, task, project, answer)
+    session.flush()
+    return Submission(existing, project, batch, batch_complete=False, gold=False,
+                      created=False)
+
+
+def _replay(session: Session, earlier: Annotation, task_id: int, answer: Answer,
+            ) -> Submission:
+    if earlier.task_id != task_id:
+        raise ConflictError(f"idempotency key {shorten(answer.idempotency_key)!r} was used "
+                            f"for task {earlier.task_id}", where="Idempotency-Key")
+    task = session.get(Task, earlier.task_id)
+    assert task is not None
+    project = session.get(Project, task.batch.project_id)
+    assert project is not None
+    return Submission(earlier, project, task.batch, batch_complete=False, gold=False,
+                      replayed=True, created=False)
+
+
+def _close_task_if_answered(session: Session, project: Project, task: Task,
+                            label: str | None) -> None:
     if task.reason in ADJUDICATED_REASONS and label != task.prelabel and \
             task.required < ADJUDICATION_VOTES:
         task.required = max(task.required, min(ADJUDICATION_VOTES,
                                                _n_annotators(session, project)))
     n_done = session.scalar(select(func.count(Annotation.id)).where(
-        Annotation.task_id == task.id)) or 0
+        Annotation.task_id == task.id, Annotation.status == AnswerStatus.SUBMITTED)) or 0
     if n_done >= task.required:
-        task.status = "done"
+        task.status = TaskStatus.DONE
         session.flush()
-    item = session.get(Item, task.item_id)
-    return Submission(annotation, project, batch, batch_complete=is_complete(session, batch),
-                      gold=item is not None and item.split == GOLD_SPLIT)
 
 
 def _n_annotators(session: Session, project: Project) -> int:

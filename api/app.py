@@ -1,15 +1,29 @@
-"""``create_app``: the FastAPI service (OpenAPI at /docs)."""
+"""``create_app``: the FastAPI service (OpenAPI at /openapi.json, Swagger UI at /docs).
+
+Every route but ``/health``, ``/auth/login`` and the docs needs a caller (bearer token or
+the login cookie); ``labelloop.access.policy`` says what each role may do. Swagger UI's
+files are served from the installed ``swagger-ui-bundle`` package, so /docs works offline.
+"""
 
 from __future__ import annotations
 
+import swagger_ui_bundle
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
 import labelloop
 from labelloop.api.errors import install_error_handlers
-from labelloop.api.routers import batches, ingest, projects, quality, tasks, versions
+from labelloop.api.routers import auth, batches, ingest, projects, quality, tasks, versions
 from labelloop.api.schemas import ErrorBody
 from labelloop.core.settings import Settings, get_settings
 from labelloop.store.db import get_engine
+
+DOCS_ASSETS = "/docs-assets"
+ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
+           quality.router, versions.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -17,13 +31,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     get_engine(settings.db_url)  # migrate before the first request
     app = FastAPI(title="labelloop", version=labelloop.__version__,
                   description="Active-learning labeling: ingest, pre-label, select and route, "
-                              "annotate, QA, version, train.",
-                  responses={400: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                              "annotate, QA, version, train. Authenticate with "
+                              "`Authorization: Bearer <token>`.",
+                  docs_url=None, redoc_url=None,
+                  responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody},
+                             403: {"model": ErrorBody}, 404: {"model": ErrorBody},
                              409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
     app.state.settings = settings
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(),
+                       session_cookie="labelloop_session", same_site="strict",
+                       https_only=settings.cookie_secure)
     install_error_handlers(app)
-    for module in (projects, ingest, batches, tasks, quality, versions):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
+                                   title="labelloop API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

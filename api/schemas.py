@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from labelloop.core.enums import AnswerStatus, AuditAction, Role
+from labelloop.selection.service import MAX_BATCH_SIZE
 
 
 class ErrorDetail(BaseModel):
@@ -18,12 +21,17 @@ class ErrorBody(BaseModel):
     detail: ErrorDetail
 
 
+Label = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class ProjectCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["banking-intents"])
-    labels: list[str] = Field(min_length=2, examples=[["card_arrival", "lost_or_stolen_card"]])
-    critical_labels: list[str] = Field(default_factory=list)
-    label_descriptions: dict[str, str] = Field(default_factory=dict)
-    guideline_text: str = ""
+    labels: list[Label] = Field(min_length=2, max_length=10_000,
+                                examples=[["card_arrival", "lost_or_stolen_card"]])
+    critical_labels: list[Label] = Field(default_factory=list, max_length=10_000)
+    label_descriptions: dict[str, Annotated[str, Field(max_length=5000)]] = Field(
+        default_factory=dict, max_length=10_000)
+    guideline_text: str = Field(default="", max_length=1_000_000)
     overlap: int = Field(default=1, ge=1, le=10)
     critical_overlap: int = Field(default=2, ge=1, le=10)
     confidence_threshold: float = Field(default=0.9, ge=0, le=1)
@@ -90,11 +98,12 @@ class PrelabelOut(BaseModel):
 
 
 class NextBatchRequest(BaseModel):
-    size: int = Field(default=50, ge=1, le=100_000)
-    strategy: str = "default"
+    size: int = Field(default=50, ge=1, le=MAX_BATCH_SIZE)
+    strategy: str = Field(default="default", max_length=100)
     auto_accept: bool = True
-    seed: int | None = None
-    class_boost: dict[str, float] | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    class_boost: dict[str, Annotated[float, Field(ge=0, le=1000)]] | None = Field(
+        default=None, max_length=10_000)
 
 
 class BatchOut(BaseModel):
@@ -121,9 +130,12 @@ class TaskOut(BaseModel):
 
 
 class SubmitRequest(BaseModel):
-    annotator: str = Field(min_length=1, max_length=200)
-    label: str = Field(min_length=1)
-    seconds_spent: float | None = Field(default=None, ge=0)
+    label: str | None = Field(default=None, min_length=1, max_length=200,
+                              description="The chosen label (absent for a skip)")
+    status: AnswerStatus = Field(default=AnswerStatus.SUBMITTED, description="submitted, "
+                                 "draft (kept, not counted) or skipped (with a reason)")
+    skip_reason: str | None = Field(default=None, max_length=2000)
+    seconds_spent: float | None = Field(default=None, ge=0, lt=1e7)
 
 
 class AnnotationOut(BaseModel):
@@ -133,9 +145,14 @@ class AnnotationOut(BaseModel):
     task_id: int
     item_id: int
     annotator: str
-    label: str
+    label: str | None
+    value: dict[str, Any]
+    status: AnswerStatus
+    skip_reason: str | None
     accepted_prelabel: bool
     guideline_version: int
+    created_at: datetime
+    updated_at: datetime | None
 
 
 class BatchQAOut(BaseModel):
@@ -147,14 +164,14 @@ class BatchQAOut(BaseModel):
 
 
 class ResolveRequest(BaseModel):
-    reviewer: str = Field(min_length=1)
-    corrections: dict[int, str] = Field(default_factory=dict)
-    note: str = ""
+    corrections: dict[int, str] = Field(default_factory=dict, max_length=100_000,
+                                        description="item id -> corrected label")
+    note: str = Field(default="", max_length=5000)
 
 
 class FreezeRequest(BaseModel):
     split: str = Field(default="train", pattern="^(train|eval)$")
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
 
 
 class VersionOut(BaseModel):
@@ -171,10 +188,14 @@ class VersionOut(BaseModel):
     created_at: datetime
 
 
+VersionRef = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[
+    int, Field(ge=1, le=2**63 - 1)]
+
+
 class TrainRequest(BaseModel):
-    train_version: str | int
-    eval_version: str | int | None = None
-    c: float = Field(default=10.0, gt=0)
+    train_version: VersionRef
+    eval_version: VersionRef | None = None
+    c: float = Field(default=10.0, gt=0, le=1e6)
 
 
 class ModelOut(BaseModel):
@@ -261,8 +282,7 @@ class AnnotatorScorecardOut(BaseModel):
 
 
 class ReinstateRequest(BaseModel):
-    reviewer: str = Field(min_length=1)
-    note: str = ""
+    note: str = Field(default="", max_length=5000)
 
 
 class AnnotatorStatusOut(BaseModel):
@@ -322,8 +342,9 @@ class LabelErrorsOut(BaseModel):
 
 
 class RereviewRequest(BaseModel):
-    item_ids: list[int] | None = None
-    batch_id: int | None = None
+    item_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+        default=None, max_length=100_000)
+    batch_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     required: int | None = Field(default=None, ge=1, le=10)
 
 
@@ -332,3 +353,89 @@ class RereviewOut(BaseModel):
     strategy: str
     status: str
     n_tasks: int
+
+
+class ProjectUpdate(BaseModel):
+    """Settings to change; absent fields stay as they are."""
+
+    overlap: int | None = Field(default=None, ge=1, le=10)
+    critical_overlap: int | None = Field(default=None, ge=1, le=10)
+    confidence_threshold: float | None = Field(default=None, ge=0, le=1)
+    critical_plausibility: float | None = Field(default=None, ge=0, le=1)
+    audit_share: float | None = Field(default=None, ge=0, le=1)
+    calibration_share: float | None = Field(default=None, ge=0, le=0.5)
+    target_accuracy: float | None = Field(default=None, ge=0, le=1)
+    min_agreement: float | None = Field(default=None, ge=-1, le=1)
+    min_kappa: float | None = Field(default=None, ge=-1, le=1)
+    min_gold_accuracy: float | None = Field(default=None, ge=0, le=1)
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    gold_share: float | None = Field(default=None, ge=0, le=0.5)
+    gold_min_accuracy: float | None = Field(default=None, ge=0, le=1)
+
+
+class GuidelineRequest(BaseModel):
+    text: str = Field(max_length=1_000_000)
+
+
+class LoginRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    role: Role
+    active: bool
+    created_at: datetime
+
+
+class LoginOut(BaseModel):
+    user: UserOut
+    token: str = Field(description="A bearer token; also set as the session cookie")
+    token_id: int
+    csrf_token: str = Field(description="Send as X-CSRF-Token on unsafe requests that rely "
+                            "on the session cookie")
+
+
+class UserCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role = Role.ANNOTATOR
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(default="api", min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    id: int
+    user: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+    token: str | None = Field(default=None, description="Shown once, at creation")
+
+
+class MemberIn(BaseModel):
+    user: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: Role
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: AuditAction
+    project_id: int | None
+    target: str
+    detail: dict[str, Any]

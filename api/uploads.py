@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,19 +10,28 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from labelloop.core.errors import ValidationError
+from labelloop.core.names import shorten
 
 ACCEPTED = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")
+CHUNK = 1 << 20
 
 
 @contextmanager
-def saved_upload(file: UploadFile) -> Iterator[Path]:
-    """The upload as a file with its own suffix (the readers pick a format by suffix)."""
+def saved_upload(file: UploadFile, max_bytes: int) -> Iterator[Path]:
+    """The upload as a file with its own suffix (the readers pick a format by suffix),
+    refused past ``max_bytes``."""
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in ACCEPTED:
-        raise ValidationError(f"file {file.filename!r}: expected .jsonl, .csv or .parquet",
-                              where="file")
+        raise ValidationError(f"file {shorten(file.filename)!r}: expected .jsonl, .csv or "
+                              ".parquet", where="file")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
+        size = 0
         with path.open("wb") as fh:
-            shutil.copyfileobj(file.file, fh)
+            while chunk := file.file.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ValidationError(f"the file is larger than {max_bytes} bytes",
+                                          where="file")
+                fh.write(chunk)
         yield path

@@ -63,6 +63,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
             except json.JSONDecodeError as exc:
                 yield number, f"invalid JSON: {exc.msg} at column {exc.colno}"
                 continue
+            except RecursionError:
+                yield number, "JSON nested too deeply"
+                continue
             yield number, obj if isinstance(obj, dict) else "a JSON line must be an object"
 
 
@@ -79,6 +82,8 @@ def _read_csv(path: Path) -> Iterator[tuple[int, Row]]:
         except UnicodeDecodeError as exc:
             bad[i] = f"undecodable bytes (not UTF-8) at byte {exc.start}"
             decoded.append("\n")
+    # A field may be as large as the file (the row checks bound it and say which row).
+    csv.field_size_limit(max(csv.field_size_limit(), len(raw) + 1))
     reader = csv.reader(io.StringIO("".join(decoded)), delimiter=delimiter)
     header: list[str] | None = None
     number = 0

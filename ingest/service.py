@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labelloop.core.errors import ValidationError
+from labelloop.core.names import shorten
 from labelloop.ingest.checks import CleanRow, Rejection, check_row
 from labelloop.ingest.readers import read_rows
 from labelloop.store.models import IngestBatch, Item, Project
@@ -59,7 +60,8 @@ def ingest_file(session: Session, project: Project, path: str | Path, *,
     anything is written.
     """
     if split not in SPLITS:
-        raise ValidationError(f"split must be one of {SPLITS}, got {split!r}", where="split")
+        raise ValidationError(f"split must be one of {SPLITS}, got {shorten(split)!r}",
+                              where="split")
     path = Path(path)
     source = source_name or str(path)
     rows = list(read_rows(path, fmt))  # parse fully first: a broken file writes nothing
@@ -73,13 +75,15 @@ def ingest_file(session: Session, project: Project, path: str | Path, *,
         checked = check_row(number, row, text_field=text_field, label_field=label_field,
                             id_field=id_field, labels=labels, max_chars=max_chars)
         (report.rejections if isinstance(checked, Rejection) else clean).append(checked)
-    if clean == [] and report.rejections and len(report.rejections) == report.n_rows:
+    if not rows:
+        raise ValidationError(f"{shorten(source)}: the file has no rows", where="file")
+    if not clean:
+        # Nothing usable: refuse the file whole (no ingest batch is recorded).
+        first = report.rejections[0]
         fields = {r.field for r in report.rejections}
-        if fields == {text_field}:
-            # Every row lacks the text field: almost surely the wrong --text-field.
-            first = report.rejections[0]
-            raise ValidationError(f"no row has a usable {text_field!r} field "
-                                  f"(row {first.row}: {first.reason})", where=text_field)
+        where = text_field if fields == {text_field} else f"row {first.row}"
+        raise ValidationError(f"no row of {shorten(source)} can be used ({report.n_rejected} "
+                              f"rejected; row {first.row}: {first.reason})", where=where)
 
     batch = IngestBatch(project_id=project.id, source=source, source_digest=file_digest(path),
                         licence=licence, split=split)

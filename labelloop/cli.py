@@ -166,7 +166,7 @@ def submit(task_id: int, annotator: str, label: str,
 
     def go() -> None:
         with open_session(_settings(home).db_url) as s:
-            a = do_submit(s, task_id, annotator, label, seconds)
+            a = do_submit(s, task_id, annotator, label, seconds).annotation
             _print({"annotation_id": a.id, "accepted_prelabel": a.accepted_prelabel})
 
     _run(go)

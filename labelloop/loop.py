@@ -9,19 +9,22 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from labelloop.annotate.service import submit
+from labelloop.annotate.service import DEFAULT_TIMEOUT_S, Answer, Submission, submit
 from labelloop.quality.annotators import flag_annotators
 from labelloop.quality.service import close_batch
-from labelloop.store.models import Annotation
+from labelloop.store.models import Project
 
 
-def submit_answer(session: Session, task_id: int, annotator: str, label: str,
-                  seconds_spent: float | None = None) -> Annotation:
+def submit_answer(session: Session, task_id: int, annotator: str, label: str | None = None,
+                  seconds_spent: float | None = None, *, answer: Answer | None = None,
+                  project: Project | None = None,
+                  timeout_s: float = DEFAULT_TIMEOUT_S) -> Submission:
     """Record an answer; when it completes its batch, run QA and the gate; when it was on a
     gold item, re-score the annotator (who may be flagged, their open tasks released)."""
-    done = submit(session, task_id, annotator, label, seconds_spent)
+    done = submit(session, task_id, annotator, label, seconds_spent, answer=answer,
+                  project=project, timeout_s=timeout_s)
     if done.batch_complete:
         close_batch(session, done.batch)
     if done.gold:
         flag_annotators(session, done.project, [annotator])
-    return done.annotation
+    return done

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from labelloop.annotate.service import GOLD_SPLIT
+from labelloop.core.enums import AnswerStatus
 from labelloop.core.errors import ValidationError
 from labelloop.core.settings import Settings
 from labelloop.ingest.service import IngestReport, ingest_file
@@ -67,7 +68,8 @@ def gold_answers(session: Session, project: Project, annotators: Sequence[str] |
          .join(Task, Task.id == Annotation.task_id).join(Batch, Batch.id == Task.batch_id)
          .join(Item, Item.id == Annotation.item_id)
          .where(Batch.project_id == project.id, Item.split == GOLD_SPLIT,
-                Item.given_label.is_not(None)).order_by(Annotation.id))
+                Item.given_label.is_not(None), Annotation.status == AnswerStatus.SUBMITTED)
+         .order_by(Annotation.id))
     if annotators is not None:
         q = q.where(Annotation.annotator.in_(list(annotators)))
     if current_only:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labelloop.annotate.service import GOLD_SPLIT
+from labelloop.core.enums import AnswerStatus
 from labelloop.core.errors import ValidationError
 from labelloop.quality.drift import detect_drift
 from labelloop.quality.gold import gold_scorecard
@@ -49,7 +50,8 @@ def vote_records(session: Session, project: Project) -> list[dict[str, Any]]:
         select(Annotation, Task.batch_id, Batch.status, Item.split, Item.given_label)
         .join(Task, Task.id == Annotation.task_id).join(Batch, Batch.id == Task.batch_id)
         .join(Item, Item.id == Annotation.item_id)
-        .where(Batch.project_id == project.id).order_by(Task.batch_id, Annotation.id)).all()
+        .where(Batch.project_id == project.id, Annotation.status == AnswerStatus.SUBMITTED)
+        .order_by(Task.batch_id, Annotation.id)).all()
     n_answers = Counter(a.task_id for a, *_ in rows)
     consensus = {(f.item_id, f.batch_id): f.label for f in session.scalars(
         select(FinalLabel).join(Batch, Batch.id == FinalLabel.batch_id).where(

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labelloop.annotate.service import GOLD_SPLIT
-from labelloop.core.enums import LabelOrigin, LabelReason
+from labelloop.core.enums import AnswerStatus, LabelOrigin, LabelReason
 from labelloop.core.errors import ConflictError, ValidationError
 from labelloop.quality.aggregation import aggregate, supported_method
 from labelloop.quality.agreement import batch_agreement
@@ -55,7 +55,8 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
             Item, Item.id == Task.item_id).where(Task.batch_id == batch.id).order_by(Task.id)):
         (gold_tasks if split == GOLD_SPLIT else tasks).append(task)
     annotations = list(session.scalars(select(Annotation).where(
-        Annotation.task_id.in_([t.id for t in tasks + gold_tasks]))))
+        Annotation.task_id.in_([t.id for t in tasks + gold_tasks]),
+        Annotation.status == AnswerStatus.SUBMITTED)))
     by_task: dict[int, list[Annotation]] = defaultdict(list)
     for a in annotations:
         by_task[a.task_id].append(a)

@@ -7,10 +7,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from labelloop.core.enums import LabelOrigin, LabelReason
+from labelloop.core.enums import BatchStatus, LabelOrigin, LabelReason, TaskStatus
 from labelloop.core.errors import EmptyPoolError, ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
@@ -45,9 +45,11 @@ class BatchReport:
 
 
 def unlabeled_pool(session: Session, project: Project) -> list[Item]:
-    """Pool items with no label (final or arrived with the data) and no open task."""
+    """Pool items with no label (final or arrived with the data), no open task and in no
+    open batch (an answered task's item waits there for its batch's QA)."""
     labeled = select(FinalLabel.item_id)
-    in_open_task = select(Task.item_id).where(Task.status == "open")
+    in_open_task = select(Task.item_id).join(Batch, Batch.id == Task.batch_id).where(
+        or_(Task.status == TaskStatus.OPEN, Batch.status == BatchStatus.OPEN))
     return list(session.scalars(select(Item).where(
         Item.project_id == project.id, Item.split == "pool", Item.given_label.is_(None),
         Item.id.not_in(labeled), Item.id.not_in(in_open_task)).order_by(Item.id)))
@@ -71,6 +73,16 @@ def routing_policy(project: Project, model: ModelVersion, allow_auto: bool) -> R
         overlap=project.overlap, critical_overlap=project.critical_overlap)
 
 
+MAX_BATCH_SIZE = 100_000
+
+
+def lock_project(session: Session, project: Project) -> None:
+    """Hold the project's row until this unit of work ends: a second next-batch of the same
+    project waits here, then sees the first one's tasks (so no item lands in two open
+    batches). SQLite's write transactions already run one at a time."""
+    session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
+
+
 def next_batch(session: Session, project: Project, settings: Settings, *, size: int,
                strategy: str = "default", auto_accept: bool = True, seed: int | None = None,
                class_boost: dict[str, float] | None = None,
@@ -85,9 +97,13 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     unbiased sample the next model's auto-accept thresholds are calibrated on), the rest
     picked by ``strategy`` among the items routed to humans.
     """
-    if size < 1:
-        raise ValidationError(f"batch size must be at least 1, got {size}", where="size")
+    if not 1 <= size <= MAX_BATCH_SIZE:
+        raise ValidationError(f"batch size must lie in [1, {MAX_BATCH_SIZE}], got {size}",
+                              where="size")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise ValidationError(f"seed must lie in [0, 2**32), got {seed}", where="seed")
     chooser = get_strategy(strategy)  # unknown names fail before any work
+    lock_project(session, project)  # one next-batch at a time per project
     # Gold items too: a stale pre-label would give them away.
     prelabel_project(session, project, settings, splits=("pool", "gold"), progress=progress)
     encoder = encoder_for(settings)

@@ -324,7 +324,7 @@ class Annotation(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     annotator: Mapped[str] = mapped_column(String(200), index=True)
-    label: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: skipped
     # The answer under the project's label schema ({"label": ...} for single-label).
     value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[AnswerStatus] = mapped_column(enum_type(AnswerStatus),

@@ -92,11 +92,13 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str | None]:
+def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
     """The suite's database: a SQLite file under the test's home (None), or a fresh
-    PostgreSQL database per test when LABELLOOP_TEST_DB=postgres (``.ci/run`` does both)."""
+    PostgreSQL database per test when LABELLOOP_TEST_DB=postgres (``.ci/run`` does both);
+    the CLI run by a test finds it through LABELLOOP_DATABASE_URL."""
     if os.environ.get("LABELLOOP_TEST_DB", "sqlite") == "postgres":
         with fresh_pg_database() as url:
+            monkeypatch.setenv("LABELLOOP_DATABASE_URL", url)
             yield url
     else:
         yield None

@@ -10,12 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from labelloop.core.errors import NotFoundError, QualityGateError, ValidationError
+from labelloop.core.errors import (
+    ConflictError,
+    NotFoundError,
+    QualityGateError,
+    ValidationError,
+)
+from labelloop.core.names import check_name, check_text, shorten
 from labelloop.store.models import (
     Batch,
     DatasetRow,
@@ -29,6 +35,7 @@ from labelloop.store.models import (
 
 GATED_OK = ("passed", "resolved")
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
+STREAM_FORMATS = ("jsonl", "parquet")  # one file each: what the API streams
 
 
 def version_digest(rows: list[tuple[str, str]]) -> str:
@@ -86,7 +93,13 @@ def freeze_version(session: Session, project: Project, *, split: str = "train",
     that has not passed its gate raises ``QualityGateError`` with the gate's reason.
     """
     if split not in ("train", "eval"):
-        raise ValidationError(f"split must be train or eval, got {split!r}", where="split")
+        raise ValidationError(f"split must be train or eval, got {shorten(split)!r}",
+                              where="split")
+    if name is not None:
+        name = check_name(name, "name")
+        if session.scalar(select(DatasetVersion.id).where(
+                DatasetVersion.project_id == project.id, DatasetVersion.name == name)):
+            raise ConflictError(f"version {name!r} already exists", where="name")
     if include_batches is not None:
         _check_batches(session, project, include_batches)
     rows = _train_rows(session, project) if split == "train" else _eval_rows(session, project)
@@ -136,14 +149,15 @@ def _check_batches(session: Session, project: Project, batch_ids: list[int]) -> 
 
 def get_version(session: Session, project: Project, ref: int | str) -> DatasetVersion:
     q = select(DatasetVersion).where(DatasetVersion.project_id == project.id)
-    if isinstance(ref, int) or str(ref).isdigit():
-        q = q.where(DatasetVersion.id == int(ref))
+    if isinstance(ref, str) and ref.isascii() and ref.isdigit() and len(ref) <= 18:
+        ref = int(ref)
+    if isinstance(ref, int):
+        version = session.scalar(q.where(DatasetVersion.id == ref)) if 0 < ref < 2**63 else None
     else:
-        q = q.where(DatasetVersion.name == ref)
-    version = session.scalar(q)
+        version = session.scalar(q.where(DatasetVersion.name == check_text(ref, "version")))
     if version is None:
-        raise NotFoundError(f"no dataset version {ref!r} in project {project.name!r}",
-                            where="version")
+        raise NotFoundError(f"no dataset version {shorten(ref)!r} in project "
+                            f"{shorten(project.name)!r}", where="version")
     return version
 
 
@@ -164,31 +178,46 @@ def diff_versions(session: Session, old: DatasetVersion, new: DatasetVersion) ->
             "relabeled": len(relabeled), "relabeled_items": relabeled[:100]}
 
 
+def write_version(session: Session, version: DatasetVersion, fmt: str, fh: BinaryIO) -> None:
+    """Write the version as JSONL or Parquet into an open binary file."""
+    if fmt not in STREAM_FORMATS:
+        raise ValidationError(f"format must be one of {STREAM_FORMATS}, got {shorten(fmt)!r}",
+                              where="format")
+    records = version_records(session, version)
+    if fmt == "jsonl":
+        for r in records:
+            fh.write((json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n").encode())
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(_flat(records)).replace_schema_metadata(
+        {"labelloop": json.dumps(_meta(version))})
+    pq.write_table(table, fh)
+
+
+def _flat(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"item_id": r["item_id"], "text": r["text"], "label": r["label"],
+             "lineage": json.dumps(r["lineage"], sort_keys=True)} for r in records]
+
+
+def _meta(version: DatasetVersion) -> dict[str, Any]:
+    return {"version": version.name, "digest": version.digest, "n_rows": version.n_rows}
+
+
 def export_version(session: Session, version: DatasetVersion, fmt: str, out: Path) -> Path:
     """Write the version as JSONL, Parquet or a Hugging Face ``datasets`` folder."""
     if fmt not in EXPORT_FORMATS:
-        raise ValidationError(f"format must be one of {EXPORT_FORMATS}, got {fmt!r}",
+        raise ValidationError(f"format must be one of {EXPORT_FORMATS}, got {shorten(fmt)!r}",
                               where="format")
-    records = version_records(session, version)
-    flat = [{"item_id": r["item_id"], "text": r["text"], "label": r["label"],
-             "lineage": json.dumps(r["lineage"], sort_keys=True)} for r in records]
-    meta = {"version": version.name, "digest": version.digest, "n_rows": version.n_rows}
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "jsonl":
-        with out.open("w", encoding="utf-8") as fh:
-            for r in records:
-                fh.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
-    elif fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    if fmt in STREAM_FORMATS:
+        with out.open("wb") as fh:
+            write_version(session, version, fmt, fh)
+        return out
+    from datasets import Dataset
 
-        table = pa.Table.from_pylist(flat).replace_schema_metadata(
-            {"labelloop": json.dumps(meta)})
-        pq.write_table(table, out)
-    else:
-        from datasets import Dataset
-
-        ds = Dataset.from_list(flat)
-        ds.info.description = json.dumps(meta)
-        ds.save_to_disk(str(out))
+    ds = Dataset.from_list(_flat(version_records(session, version)))
+    ds.info.description = json.dumps(_meta(version))
+    ds.save_to_disk(str(out))
     return out

@@ -1,44 +1,53 @@
 from fastapi import APIRouter, status
 
-from labelloop.access.projects import get_project
-from labelloop.api.deps import SessionDep, SettingsDep
+from labelloop.access import audit
+from labelloop.api.deps import IdPath, ManageData, ReadQuality, Review, SessionDep, SettingsDep
 from labelloop.api.schemas import BatchOut, BatchQAOut, NextBatchRequest, ResolveRequest
+from labelloop.core.enums import AuditAction
 from labelloop.core.errors import NotFoundError
 from labelloop.quality.service import batch_report, resolve_batch
 from labelloop.selection.service import next_batch
-from labelloop.store.models import Batch
+from labelloop.store.models import Batch, Project
 
 router = APIRouter(prefix="/projects/{project}/batches", tags=["select and route", "quality"])
 
 
 @router.post("", response_model=BatchOut, status_code=status.HTTP_201_CREATED)
-def create_next_batch(project: str, body: NextBatchRequest, session: SessionDep,
+def create_next_batch(body: NextBatchRequest, access: ManageData, session: SessionDep,
                       settings: SettingsDep) -> BatchOut:
-    """Route the pool, auto-accept what is safe, and pick the next items for humans."""
-    report = next_batch(session, get_project(session, project), settings, size=body.size,
+    """Route the pool, auto-accept what is safe, and pick the next items for humans. One
+    at a time per project: a second request waits for the first."""
+    report = next_batch(session, access.project, settings, size=body.size,
                         strategy=body.strategy, auto_accept=body.auto_accept, seed=body.seed,
                         class_boost=body.class_boost)
+    audit.record(session, access.user.name, AuditAction.NEXT_BATCH,
+                 project_id=access.project.id, target=f"batch {report.batch_id}",
+                 strategy=body.strategy, size=body.size, n_tasks=report.n_tasks,
+                 n_auto_accepted=report.n_auto_accepted)
     return BatchOut(**report.to_dict())
 
 
-def _batch(session: SessionDep, project: str, batch_id: int) -> Batch:
-    proj = get_project(session, project)
+def _batch(session: SessionDep, project: Project, batch_id: int) -> Batch:
     batch = session.get(Batch, batch_id)
-    if batch is None or batch.project_id != proj.id:
-        raise NotFoundError(f"no batch {batch_id} in project {project!r}", where="batch_id")
+    if batch is None or batch.project_id != project.id:
+        raise NotFoundError(f"no batch {batch_id} in this project", where="batch_id")
     return batch
 
 
 @router.get("/{batch_id}", response_model=BatchQAOut)
-def read_batch(project: str, batch_id: int, session: SessionDep) -> BatchQAOut:
+def read_batch(batch_id: IdPath, access: ReadQuality, session: SessionDep) -> BatchQAOut:
     """The batch's status, QA figures (agreement, audit) and gate decision."""
-    return BatchQAOut(**batch_report(_batch(session, project, batch_id)))
+    return BatchQAOut(**batch_report(_batch(session, access.project, batch_id)))
 
 
 @router.post("/{batch_id}/resolve", response_model=BatchQAOut)
-def resolve(project: str, batch_id: int, body: ResolveRequest,
+def resolve(batch_id: IdPath, body: ResolveRequest, access: Review,
             session: SessionDep) -> BatchQAOut:
     """A reviewer adjudicates a flagged batch so it may feed dataset versions."""
-    batch = resolve_batch(session, _batch(session, project, batch_id), body.reviewer,
-                          body.corrections, body.note)
+    batch = resolve_batch(session, _batch(session, access.project, batch_id),
+                          access.user.name, body.corrections, body.note)
+    audit.record(session, access.user.name, AuditAction.RESOLVE_GATE,
+                 project_id=access.project.id, target=f"batch {batch_id}",
+                 corrections={str(k): v for k, v in body.corrections.items()},
+                 note=body.note)
     return BatchQAOut(**batch_report(batch))

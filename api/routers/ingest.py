@@ -2,36 +2,41 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
 
-from labelloop.access.projects import get_project
-from labelloop.api.deps import SessionDep, SettingsDep
+from labelloop.access import audit
+from labelloop.api.deps import ManageData, SessionDep, SettingsDep
 from labelloop.api.schemas import IngestReportOut, PrelabelOut
 from labelloop.api.uploads import saved_upload
+from labelloop.core.enums import AuditAction
 from labelloop.ingest.service import ingest_file
 from labelloop.prelabel.service import prelabel_project
 
 router = APIRouter(prefix="/projects/{project}", tags=["ingest and pre-label"])
+FieldName = Annotated[str, Query(min_length=1, max_length=200)]
 
 
 @router.post("/ingest", response_model=IngestReportOut)
-def ingest(project: str, session: SessionDep, settings: SettingsDep,
+def ingest(access: ManageData, session: SessionDep, settings: SettingsDep,
            file: Annotated[UploadFile, File(description="JSONL, CSV or Parquet")],
-           text_field: Annotated[str, Query()] = "text",
-           label_field: Annotated[str | None, Query()] = "label",
+           text_field: FieldName = "text",
+           label_field: Annotated[str | None, Query(min_length=1, max_length=200)] = "label",
+           id_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
            split: Annotated[str, Query(pattern="^(pool|eval)$")] = "pool",
-           licence: Annotated[str | None, Query()] = None) -> IngestReportOut:
+           licence: Annotated[str | None, Query(max_length=200)] = None) -> IngestReportOut:
     """Upload a file of items. Bad rows are listed with row number and reason; good rows go
-    in; identical content is stored once."""
-    proj = get_project(session, project)
-    with saved_upload(file) as path:
-        report = ingest_file(session, proj, path, text_field=text_field,
-                             label_field=label_field, split=split, licence=licence,
-                             source_name=f"upload:{file.filename}",
+    in; identical content is stored once. A file with no usable row is refused whole."""
+    with saved_upload(file, settings.max_upload_bytes) as path:
+        report = ingest_file(session, access.project, path, text_field=text_field,
+                             label_field=label_field, id_field=id_field, split=split,
+                             licence=licence, source_name=f"upload:{file.filename}",
                              max_chars=settings.max_text_chars)
+    audit.record(session, access.user.name, AuditAction.INGEST, project_id=access.project.id,
+                 target=f"ingest batch {report.ingest_batch_id}", split=split,
+                 n_accepted=report.n_accepted, n_rejected=report.n_rejected)
     return IngestReportOut(**report.to_dict())
 
 
 @router.post("/prelabel", response_model=PrelabelOut)
-def prelabel(project: str, session: SessionDep, settings: SettingsDep) -> PrelabelOut:
+def prelabel(access: ManageData, session: SessionDep, settings: SettingsDep) -> PrelabelOut:
     """Embed (cached) and predict every pool item the active model has not seen yet."""
-    report = prelabel_project(session, get_project(session, project), settings)
+    report = prelabel_project(session, access.project, settings)
     return PrelabelOut(**report.to_dict())

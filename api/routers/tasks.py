@@ -1,28 +1,56 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Header, Query, Response, status
 
-from labelloop.access.projects import get_project
-from labelloop.annotate.service import next_tasks
-from labelloop.api.deps import SessionDep
+from labelloop.access import audit
+from labelloop.annotate.service import Answer, my_tasks, next_tasks
+from labelloop.api.deps import Annotate, IdPath, SessionDep, SettingsDep
 from labelloop.api.schemas import AnnotationOut, SubmitRequest, TaskOut
+from labelloop.core.enums import AuditAction
 from labelloop.loop import submit_answer
 
-router = APIRouter(tags=["annotate"])
+router = APIRouter(prefix="/projects/{project}/tasks", tags=["annotate"])
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.get("/projects/{project}/tasks", response_model=list[TaskOut])
-def fetch_tasks(project: str, session: SessionDep,
-                annotator: Annotated[str, Query(min_length=1, max_length=200)],
-                limit: Annotated[int, Query(ge=1, le=500)] = 10) -> list[TaskOut]:
-    """The annotator's next tasks, each with its pre-label and why it was routed to a human."""
-    tasks = next_tasks(session, get_project(session, project), annotator, limit)
+@router.get("", response_model=list[TaskOut])
+def list_mine(access: Annotate, session: SessionDep, limit: Limit = 10) -> list[TaskOut]:
+    """Your tasks handed out and not yet answered (nothing new is handed out)."""
+    tasks = my_tasks(session, access.project, access.user.name, limit)
     return [TaskOut(**t.to_dict()) for t in tasks]
 
 
-@router.post("/tasks/{task_id}/annotations", response_model=AnnotationOut,
-             status_code=status.HTTP_201_CREATED)
-def submit_annotation(task_id: int, body: SubmitRequest, session: SessionDep) -> AnnotationOut:
-    """Accept the pre-label or correct it. The last answer of a batch runs its QA."""
-    annotation = submit_answer(session, task_id, body.annotator, body.label, body.seconds_spent)
-    return AnnotationOut.model_validate(annotation)
+@router.post("/next", response_model=list[TaskOut])
+def hand_out(access: Annotate, session: SessionDep, settings: SettingsDep,
+             limit: Limit = 10) -> list[TaskOut]:
+    """Your next tasks: those you hold, topped up with open tasks that still need people,
+    each with its pre-label and why it was routed to a human."""
+    tasks = next_tasks(session, access.project, access.user.name, limit,
+                       timeout_s=settings.assignment_timeout_s)
+    return [TaskOut(**t.to_dict()) for t in tasks]
+
+
+@router.post("/{task_id}/annotations", response_model=AnnotationOut,
+             status_code=status.HTTP_201_CREATED,
+             responses={200: {"model": AnnotationOut,
+                              "description": "A retry (same Idempotency-Key) or a changed "
+                                             "answer"}})
+def submit_annotation(task_id: IdPath, body: SubmitRequest, access: Annotate,
+                      session: SessionDep, settings: SettingsDep, response: Response,
+                      idempotency_key: Annotated[str | None, Header(
+                          min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")] = None,
+                      ) -> AnnotationOut:
+    """Accept the pre-label, correct it, keep a draft or skip with a reason. Change it
+    later by answering again (until the batch closes). The last answer of a batch runs its
+    QA. With an Idempotency-Key, a retry returns the first result (200)."""
+    answer = Answer(label=body.label, status=body.status, skip_reason=body.skip_reason,
+                    seconds_spent=body.seconds_spent, idempotency_key=idempotency_key)
+    done = submit_answer(session, task_id, access.user.name, answer=answer,
+                         project=access.project, timeout_s=settings.assignment_timeout_s)
+    if not done.created:
+        response.status_code = status.HTTP_200_OK
+    if not done.replayed:
+        audit.record(session, access.user.name, AuditAction.ANSWER,
+                     project_id=access.project.id, target=f"task {task_id}",
+                     status=done.annotation.status.value, label=done.annotation.label)
+    return AnnotationOut.model_validate(done.annotation)

@@ -1,61 +1,85 @@
+import re
 import tempfile
-from pathlib import Path
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, Query, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 
-from labelloop.access.projects import get_project
-from labelloop.api.deps import SessionDep, SettingsDep
+from labelloop.access import audit
+from labelloop.api.deps import ManageData, ReadQuality, SessionDep, SettingsDep
 from labelloop.api.schemas import FreezeRequest, ModelOut, TrainRequest, VersionOut
+from labelloop.core.enums import AuditAction
 from labelloop.store.models import DatasetVersion, ModelVersion
 from labelloop.training.service import train_model
-from labelloop.versions.service import export_version, freeze_version, get_version
+from labelloop.versions.service import freeze_version, get_version, write_version
 
 router = APIRouter(prefix="/projects/{project}", tags=["versions and training"])
+VersionPath = Annotated[str, Path(min_length=1, max_length=200)]
+MEDIA = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+CHUNK = 1 << 16
 
 
 @router.post("/versions", response_model=VersionOut, status_code=status.HTTP_201_CREATED)
-def freeze(project: str, body: FreezeRequest, session: SessionDep) -> VersionOut:
+def freeze(body: FreezeRequest, access: ManageData, session: SessionDep) -> VersionOut:
     """Freeze accepted labels (gated batches only) into an immutable, digested version."""
-    version = freeze_version(session, get_project(session, project), split=body.split,
-                             name=body.name)
+    version = freeze_version(session, access.project, split=body.split, name=body.name)
+    audit.record(session, access.user.name, AuditAction.FREEZE, project_id=access.project.id,
+                 target=f"version {version.id}", name=version.name, digest=version.digest)
     return VersionOut.model_validate(version)
 
 
 @router.get("/versions", response_model=list[VersionOut])
-def list_versions(project: str, session: SessionDep) -> list[VersionOut]:
-    proj = get_project(session, project)
-    rows = session.query(DatasetVersion).filter_by(project_id=proj.id).order_by(DatasetVersion.id)
+def list_versions(access: ReadQuality, session: SessionDep) -> list[VersionOut]:
+    rows = session.scalars(select(DatasetVersion).where(
+        DatasetVersion.project_id == access.project.id).order_by(DatasetVersion.id))
     return [VersionOut.model_validate(v) for v in rows]
 
 
-@router.get("/versions/{version}/export", response_class=FileResponse)
-def export(project: str, version: str, session: SessionDep,
+def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+    finally:
+        fh.close()  # an anonymous temporary file: gone once closed
+
+
+@router.get("/versions/{version}/export", response_class=StreamingResponse,
+            responses={200: {"content": {m: {} for m in MEDIA.values()}}})
+def export(version: VersionPath, access: ManageData, session: SessionDep,
            fmt: Annotated[str, Query(alias="format", pattern="^(jsonl|parquet)$")] = "jsonl",
-           ) -> FileResponse:
-    """Download a version as JSONL or Parquet (each row with its lineage)."""
-    proj = get_project(session, project)
-    v = get_version(session, proj, version)
-    out = Path(tempfile.mkdtemp()) / f"{proj.name}-{v.name}.{fmt}"
-    export_version(session, v, fmt, out)
-    return FileResponse(out, filename=out.name)
+           ) -> StreamingResponse:
+    """Download a version as JSONL or Parquet (each row with its lineage), streamed. The
+    file is written before the response starts, in a nameless temporary file."""
+    v = get_version(session, access.project, version)
+    fh = tempfile.TemporaryFile()
+    write_version(session, v, fmt, fh)
+    fh.seek(0)
+    audit.record(session, access.user.name, AuditAction.EXPORT, project_id=access.project.id,
+                 target=f"version {v.id}", format=fmt)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{access.project.name}-{v.name}")[:120]
+    return StreamingResponse(_chunks(fh), media_type=MEDIA[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{slug}.{fmt}"'})
 
 
 @router.post("/models", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
-def train(project: str, body: TrainRequest, session: SessionDep,
+def train(body: TrainRequest, access: ManageData, session: SessionDep,
           settings: SettingsDep) -> ModelOut:
     """Retrain on a version, evaluate, log to MLflow (inputs name the versions' digests)."""
-    proj = get_project(session, project)
+    proj = access.project
     model = train_model(session, proj, settings,
                         train=get_version(session, proj, body.train_version),
                         evaluation=(get_version(session, proj, body.eval_version)
                                     if body.eval_version is not None else None), c=body.c)
+    audit.record(session, access.user.name, AuditAction.TRAIN, project_id=proj.id,
+                 target=f"model {model.id}", train_version=str(body.train_version),
+                 eval_version=str(body.eval_version), run_id=model.mlflow_run_id)
     return ModelOut.model_validate(model)
 
 
 @router.get("/models", response_model=list[ModelOut])
-def list_models(project: str, session: SessionDep) -> list[ModelOut]:
-    proj = get_project(session, project)
-    rows = session.query(ModelVersion).filter_by(project_id=proj.id).order_by(ModelVersion.id)
+def list_models(access: ReadQuality, session: SessionDep) -> list[ModelOut]:
+    rows = session.scalars(select(ModelVersion).where(
+        ModelVersion.project_id == access.project.id).order_by(ModelVersion.id))
     return [ModelOut.model_validate(m) for m in rows]

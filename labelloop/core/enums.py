@@ -39,6 +39,7 @@ class TaskReason(StrEnum):
 class AssignmentStatus(StrEnum):
     OPEN = "open"
     SUBMITTED = "submitted"
+    SKIPPED = "skipped"  # the holder passed: the place goes to someone else
 
 
 class AnswerStatus(StrEnum):

@@ -17,6 +17,18 @@ class LabelloopError(Exception):
         return {"error": type(self).__name__, "message": self.message, "where": self.where}
 
 
+class AuthenticationError(LabelloopError):
+    """No credentials, or credentials that are unknown, revoked or wrong."""
+
+    status_code = 401
+
+
+class PermissionDeniedError(LabelloopError):
+    """A known user whose role in the project does not allow the action."""
+
+    status_code = 403
+
+
 class NotFoundError(LabelloopError):
     """A project, item, task, batch or version that does not exist."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -54,6 +55,14 @@ class Settings(BaseSettings):
     train_on_auto_accepted: bool = Field(default=False, description="Fit the pre-labeler on "
                                          "auto-accepted rows too (they stay in every version "
                                          "either way)")
+    assignment_timeout_s: float = Field(default=1800.0, gt=0, description="An assigned task "
+                                        "left unanswered this long goes back to the pool")
+    secret_key: str | None = Field(default=None, description="Signs web session cookies; "
+                                   "default: made once and kept in <home>/secret_key")
+    cookie_secure: bool = Field(default=False, description="Send the session cookie over "
+                                "HTTPS only (set it behind TLS)")
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0,
+                                  description="Largest file an HTTP upload may send")
     embed_batch_size: int = 64
     max_text_chars: int = Field(default=20_000, description="Longer text fields are rejected")
     show_progress: bool = True
@@ -92,6 +101,21 @@ class Settings(BaseSettings):
     @property
     def export_dir(self) -> Path:
         return self.home.resolve() / "exports"
+
+    def session_secret(self) -> str:
+        """``secret_key``, else one made at first use and kept (mode 600) under home."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home.resolve() / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first
+                return path.read_text().strip()
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
 
 @lru_cache(maxsize=1)

@@ -3,9 +3,48 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from labelloop.access.projects import get_project
+from labelloop.access.users import add_member, bootstrap_admin, create_token, user_for
 from labelloop.api.app import create_app
+from labelloop.core.enums import Role
+from labelloop.core.settings import Settings
+from labelloop.store.db import open_session
+
+
+def bearer(plain: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {plain}"}
+
+
+class Team:
+    """People with tokens: ``headers(name, role, project)`` makes the user (once), gives
+    them ``role`` in ``project`` and returns their Authorization header."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._tokens: dict[str, str] = {}
+
+    def headers(self, name: str, role: Role | str = Role.ANNOTATOR,
+                project: str | None = None) -> dict[str, str]:
+        with open_session(self.settings.db_url) as s:
+            user = user_for(s, name)
+            if project is not None:
+                add_member(s, get_project(s, project), user, role)
+            if name not in self._tokens:
+                self._tokens[name] = create_token(s, user, "test")[1]
+        return bearer(self._tokens[name])
+
+
+def admin_token(settings: Settings) -> str:
+    with open_session(settings.db_url) as s:
+        return create_token(s, bootstrap_admin(s), "test-admin")[1]
 
 
 @pytest.fixture
 def client(settings) -> TestClient:
-    return TestClient(create_app(settings))
+    """A client signed in as the admin."""
+    return TestClient(create_app(settings), headers=bearer(admin_token(settings)))
+
+
+@pytest.fixture
+def team(settings) -> Team:
+    return Team(settings)

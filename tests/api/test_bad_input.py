@@ -61,7 +61,7 @@ def test_bad_uploads_leave_store_unchanged(client, settings, pool_csv):
     assert counts(settings)[1] == before[1] + 1
 
 
-def test_bad_batch_and_annotation_requests(client, settings, pool_csv):
+def test_bad_batch_and_annotation_requests(client, team, settings, pool_csv):
     make_project(client, pool_csv)
     r = client.post("/projects/bank/batches", json={"size": 5, "strategy": "psychic"})
     assert r.status_code == 422 and "psychic" in r.json()["detail"]["message"]
@@ -70,23 +70,28 @@ def test_bad_batch_and_annotation_requests(client, settings, pool_csv):
     assert r.status_code == 422
     batch = client.post("/projects/bank/batches", json={"size": 3, "seed": 0}).json()
     assert batch["n_tasks"] == 3
-    task = client.get("/projects/bank/tasks", params={"annotator": "ana"}).json()[0]
+    ana = team.headers("ana", "annotator", "bank")
+    task = client.post("/projects/bank/tasks/next", headers=ana).json()[0]
+    url = f"/projects/bank/tasks/{task['task_id']}/annotations"
     before = counts(settings)
-    r = client.post(f"/tasks/{task['task_id']}/annotations",
-                    json={"annotator": "ana", "label": "not_a_label"})
+    r = client.post(url, json={"label": "not_a_label"}, headers=ana)
     assert r.status_code == 422 and r.json()["detail"]["where"] == "label"
-    r = client.post("/tasks/99999/annotations", json={"annotator": "ana", "label": LABELS[0]})
+    r = client.post("/projects/bank/tasks/99999/annotations", json={"label": LABELS[0]},
+                    headers=ana)
     assert r.status_code == 404
-    r = client.post(f"/tasks/{task['task_id']}/annotations",
-                    json={"annotator": "ana", "label": LABELS[0], "seconds_spent": -1})
-    assert r.status_code == 422
+    r = client.post(url, json={"label": LABELS[0], "seconds_spent": -1}, headers=ana)
+    assert r.status_code == 422 and r.json()["detail"]["where"] == "body.seconds_spent"
+    r = client.post(url, json={"status": "skipped"}, headers=ana)
+    assert r.status_code == 422 and r.json()["detail"]["where"] == "skip_reason"
     assert counts(settings) == before
-    ok = client.post(f"/tasks/{task['task_id']}/annotations",
-                     json={"annotator": "ana", "label": LABELS[0]})
-    assert ok.status_code == 201
-    again = client.post(f"/tasks/{task['task_id']}/annotations",
-                        json={"annotator": "ana", "label": LABELS[1]})
-    assert again.status_code == 409
+    ok = client.post(url, json={"label": LABELS[0]}, headers=ana)
+    assert ok.status_code == 201 and ok.json()["value"] == {"label": LABELS[0]}
+    # Until the batch closes, answering again changes the answer (one answer is kept).
+    again = client.post(url, json={"label": LABELS[1]}, headers=ana)
+    assert again.status_code == 200 and again.json()["label"] == LABELS[1]
+    assert again.json()["id"] == ok.json()["id"]
+    r = client.post(url, json={"status": "skipped", "skip_reason": "unsure"}, headers=ana)
+    assert r.status_code == 409
     assert counts(settings)[3] == before[3] + 1
 
 

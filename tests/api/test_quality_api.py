@@ -13,20 +13,21 @@ from labelloop.store.models import Item
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 
 
-def run_batch(client, answer, size: int, seed: int) -> int:  # noqa: ANN001
+def run_batch(client, team, answer, size: int, seed: int) -> int:  # noqa: ANN001
     """A new batch that "ana" and "ben" answer in full with ``answer(who, text)``."""
     r = client.post("/projects/bank/batches", json={"size": size, "seed": seed})
     assert r.status_code == 201, r.text
     for who in ("ana", "ben"):
-        tasks = client.get("/projects/bank/tasks", params={"annotator": who, "limit": 100})
+        me = team.headers(who, "annotator", "bank")
+        tasks = client.post("/projects/bank/tasks/next", params={"limit": 100}, headers=me)
         for t in tasks.json():
-            a = client.post(f"/tasks/{t['task_id']}/annotations",
-                            json={"annotator": who, "label": answer(who, t["text"])})
+            a = client.post(f"/projects/bank/tasks/{t['task_id']}/annotations",
+                            json={"label": answer(who, t["text"])}, headers=me)
             assert a.status_code == 201, a.text
     return r.json()["batch_id"]
 
 
-def test_quality_gate_blocks_a_bad_batch_end_to_end(client, settings, tmp_path):
+def test_quality_gate_blocks_a_bad_batch_end_to_end(client, team, settings, tmp_path):
     rows = banking_rows("train", LABELS, 8)
     truth = {content_hash(r["text"]): r["category"] for r in rows}
     r = client.post("/projects", json={"name": "bank", "labels": LABELS,
@@ -37,9 +38,9 @@ def test_quality_gate_blocks_a_bad_batch_end_to_end(client, settings, tmp_path):
         assert client.post("/projects/bank/ingest",
                            files={"file": ("pool.csv", fh, "text/csv")}).status_code == 200
 
-    good = run_batch(client, lambda who, text: truth[content_hash(text)], size=12, seed=0)
+    good = run_batch(client, team, lambda who, text: truth[content_hash(text)], size=12, seed=0)
     rnd = random.Random(3)  # in the second batch ben answers at random
-    bad = run_batch(client, lambda who, text: truth[content_hash(text)] if who == "ana"
+    bad = run_batch(client, team, lambda who, text: truth[content_hash(text)] if who == "ana"
                     else rnd.choice(LABELS), size=12, seed=1)
     assert bad != good
 
@@ -61,7 +62,7 @@ def test_quality_gate_blocks_a_bad_batch_end_to_end(client, settings, tmp_path):
                               "max_error_rate": None}
 
     r = client.post(f"/projects/bank/batches/{bad}/resolve",
-                    json={"reviewer": "lead", "corrections": {}, "note": "checked"})
+                    json={"corrections": {}, "note": "checked"})
     assert r.status_code == 200 and r.json()["status"] == "resolved"
     v2 = client.post("/projects/bank/versions", json={"split": "train"}).json()
     assert v2["batch_ids"] == [good, bad] and v2["n_rows"] == 24
@@ -105,11 +106,13 @@ def test_gold_upload_label_errors_and_bad_input(client, settings, tmp_path):
 
     r = client.post("/projects/bank/quality/label-errors", json={"top": 5})
     assert r.status_code == 422 and "at least 10 labeled items" in r.json()["detail"]["message"]
-    r = client.post("/projects/bank/quality/rereview", json={"item_ids": [1]})
+    with open_session(settings.db_url) as s:
+        first = s.scalar(select(func.min(Item.id)))  # ids from a rolled-back insert are gone
+    r = client.post("/projects/bank/quality/rereview", json={"item_ids": [first]})
     assert r.status_code == 422 and "no label" in r.json()["detail"]["message"]
     r = client.post("/projects/bank/quality/rereview", json={"batch_id": 99})
     assert r.status_code == 404
-    r = client.post("/projects/bank/annotators/nobody/reinstate", json={"reviewer": "lead"})
+    r = client.post("/projects/bank/annotators/nobody/reinstate", json={})
     assert r.status_code == 404
     assert client.get("/projects/bank/quality/drift?margin=2").status_code == 422
     assert client.get("/projects/nope/quality").status_code == 404

@@ -11,7 +11,7 @@ from labelloop.ingest.checks import content_hash
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 
 
-def test_full_round_over_http(client, settings, tmp_path):
+def test_full_round_over_http(client, team, settings, tmp_path):
     pool_rows = banking_rows("train", LABELS, 30)
     truth = {content_hash(r["text"]): r["category"] for r in pool_rows}
     pool = write_csv(tmp_path / "pool.csv", pool_rows, fields=("text",))
@@ -37,15 +37,16 @@ def test_full_round_over_http(client, settings, tmp_path):
 
     answered = 0
     for annotator in ("ana", "ben", "chen"):
-        tasks = client.get("/projects/bank/tasks",
-                           params={"annotator": annotator, "limit": 100}).json()
+        me = team.headers(annotator, "annotator", "bank")
+        tasks = client.post("/projects/bank/tasks/next", params={"limit": 100},
+                            headers=me).json()
         for t in tasks:
             assert t["prelabel"] in LABELS and t["reason"] in ("safety-critical",
                                                                 "low-confidence",
                                                                 "calibration")
-            r = client.post(f"/tasks/{t['task_id']}/annotations",
-                            json={"annotator": annotator, "label": truth[content_hash(t["text"])],
-                                  "seconds_spent": 3.5})
+            r = client.post(f"/projects/bank/tasks/{t['task_id']}/annotations",
+                            json={"label": truth[content_hash(t["text"])],
+                                  "seconds_spent": 3.5}, headers=me)
             assert r.status_code == 201, r.text
             answered += 1
     assert answered >= 40
@@ -99,7 +100,7 @@ def test_openapi_lists_the_loop(client):
     spec = client.get("/openapi.json").json()
     paths = set(spec["paths"])
     assert {"/projects", "/projects/{project}/ingest", "/projects/{project}/batches",
-            "/projects/{project}/tasks", "/tasks/{task_id}/annotations",
+            "/projects/{project}/tasks", "/projects/{project}/tasks/{task_id}/annotations",
             "/projects/{project}/versions", "/projects/{project}/models"} <= paths
     assert client.get("/docs").status_code == 200
 

@@ -88,8 +88,13 @@ def test_parquet_and_hf_datasets_folder(settings, project_name, tmp_path):
 
 @pytest.mark.parametrize("content,name,message", [
     (b"PAR1garbage", "broken.parquet", "cannot read Parquet"),
-    (b"a,b\n1,2\n", "wrong.csv", "no row has a usable 'text' field"),
+    (b"a,b\n1,2\n", "wrong.csv", "no row of .* can be used .*missing field 'text'"),
     (b"hello", "notes.txt", "unknown file type"),
+    (b"", "empty.csv", "has no rows"),
+    (b"text\n", "header-only.csv", "has no rows"),
+    (b'{"text": ""}\n[1]\n', "all-bad.jsonl", "no row of .* can be used"),
+    (b'{"text": "' + b"[" * 100_000 + b'"}\n' + b"[" * 100_000 + b"\n", "deep.jsonl",
+     "no row of .* can be used"),
 ])
 def test_unreadable_input_raises_and_leaves_store_unchanged(settings, project_name, pool_csv,
                                                              tmp_path, content, name, message):
@@ -108,3 +113,30 @@ def test_unreadable_input_raises_and_leaves_store_unchanged(settings, project_na
 def test_missing_file_is_named(settings, project_name):
     with pytest.raises(ValidationError, match="no such file"), open_session(settings.db_url) as s:
         ingest_file(s, get_project(s, project_name), Path("/nope/items.csv"))
+
+
+def test_hostile_rows_are_rejected_by_row_and_text_is_kept_as_given(settings, project_name,
+                                                                   tmp_path):
+    """A 5 MB CSV field, a 10 MB extra field, a lone surrogate, JSON nested past Python's
+    recursion limit: each is a rejected row with its number; good rows keep their text."""
+    big = "x" * 5_000_000
+    csv_path = tmp_path / "big.csv"
+    csv_path.write_text(f"text,note\n{big},a\n\"my  card\tarrived\",ok\n", encoding="utf-8")
+    jsonl = tmp_path / "odd.jsonl"
+    jsonl.write_text("\n".join([
+        '{"text": "lone \\ud800 surrogate"}',
+        '{"text": "fine", "extra": "' + "y" * 10_000_000 + '"}',
+        '{"text": "nested", "deep": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        '{"text": "kept"}']), encoding="utf-8")
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        rep = ingest_file(s, p, csv_path)
+        rep2 = ingest_file(s, p, jsonl)
+    assert [(r.row, r.field) for r in rep.rejections] == [(1, "text")]
+    assert rep.n_accepted == 1
+    assert [r.row for r in rep2.rejections] == [1, 2, 3]
+    assert "surrogate" in rep2.rejections[0].reason and "10000" in rep2.rejections[1].reason
+    assert "nested too deeply" in rep2.rejections[2].reason
+    with open_session(settings.db_url) as s:
+        texts = sorted(s.scalars(select(Item.text)))
+    assert texts == ["kept", "my  card\tarrived"]  # stored exactly as given

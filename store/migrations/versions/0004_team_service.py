@@ -117,6 +117,7 @@ def upgrade() -> None:
         b.alter_column('questions', existing_type=sa.JSON(), nullable=False)
     with op.batch_alter_table('annotations') as b:
         b.alter_column('value', existing_type=sa.JSON(), nullable=False)
+        b.alter_column('label', existing_type=sa.String(200), nullable=True)
     op.drop_table('final_labels')
     op.execute(FINAL_LABELS_VIEW)
 
