@@ -16,8 +16,7 @@ def record(session: Session, actor: str, action: AuditAction, *, project_id: int
            target: str = "", **detail: Any) -> AuditEvent:
     event = AuditEvent(actor=actor, action=action, project_id=project_id,
                        target=target[:300], detail=detail)
-    session.add(event)
-    session.flush()
+    session.add(event)  # written with the act's own flush or commit
     return event
 
 

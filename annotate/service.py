@@ -114,7 +114,7 @@ def next_tasks(session: Session, project: Project, annotator: str, limit: int = 
         session.flush()
         # the order a later call reads back: batch, then score
         mine += sorted(fresh + gold, key=lambda t: (t.batch_id, -(t.score or 0.0)))
-    return [_view(session, project, t) for t in mine]
+    return _views(session, project, mine)
 
 
 def _held(session: Session, project: Project, annotator: str, limit: int) -> list[Task]:
@@ -131,7 +131,7 @@ def my_tasks(session: Session, project: Project, annotator: str, limit: int = 10
              ) -> list[TaskView]:
     """The tasks ``annotator`` holds, unanswered; hands out nothing new (read-only)."""
     annotator = _check_annotator(annotator)
-    return [_view(session, project, t) for t in _held(session, project, annotator, limit)]
+    return _views(session, project, _held(session, project, annotator, limit))
 
 
 def _claim(session: Session, project: Project, annotator: str, room: int,
@@ -239,12 +239,12 @@ def _stream_counts(session: Session, project: Project, annotator: str,
     return int(rows.get(True, 0)), int(rows.get(False, 0))
 
 
-def _view(session: Session, project: Project, task: Task) -> TaskView:
-    item = session.get(Item, task.item_id)
-    assert item is not None  # foreign key
-    return TaskView(task.id, task.batch_id, task.item_id, item.text, task.prelabel,
-                    task.prelabel_confidence, task.reason, list(project.labels),
-                    project.guideline_version)
+def _views(session: Session, project: Project, tasks: list[Task]) -> list[TaskView]:
+    texts = dict(session.execute(select(Item.id, Item.text).where(
+        Item.id.in_([t.item_id for t in tasks]))).all()) if tasks else {}
+    return [TaskView(t.id, t.batch_id, t.item_id, texts[t.item_id], t.prelabel,
+                     t.prelabel_confidence, t.reason, list(project.labels),
+                     project.guideline_version) for t in tasks]
 
 
 # Audit and calibration answers grade the model: one annotator's slip would count as a model
@@ -301,7 +301,9 @@ def submit(session: Session, task_id: int, annotator: str, label: str | None = N
             Annotation.idempotency_key == answer.idempotency_key))
         if earlier is not None:
             return _replay(session, earlier, task_id, answer)
-    task = session.scalar(select(Task).where(Task.id == task_id).with_for_update())
+    found = session.execute(select(Task, Item.split).join(Item, Item.id == Task.item_id)
+                            .where(Task.id == task_id).with_for_update(of=Task)).first()
+    task, split = found if found is not None else (None, None)
     if task is None or (project is not None and task.batch.project_id != project.id):
         raise NotFoundError(f"no task {task_id}", where="task_id")
     batch = task.batch
@@ -312,10 +314,11 @@ def submit(session: Session, task_id: int, annotator: str, label: str | None = N
     if batch.status != BatchStatus.OPEN:
         raise ConflictError(f"task {task_id} is closed (its batch is {batch.status})",
                             where="task_id")
-    assignment = session.scalar(select(Assignment).where(
-        Assignment.task_id == task.id, Assignment.annotator == annotator))
-    existing = session.scalar(select(Annotation).where(
-        Annotation.task_id == task.id, Annotation.annotator == annotator))
+    mine = session.execute(
+        select(Assignment, Annotation).outerjoin(Annotation, and_(
+            Annotation.task_id == Assignment.task_id, Annotation.annotator == annotator))
+        .where(Assignment.task_id == task.id, Assignment.annotator == annotator)).first()
+    assignment, existing = mine if mine is not None else (None, None)
     if existing is not None and existing.status != AnswerStatus.DRAFT:
         return _change(session, project, batch, task, existing, answer)
     if task.status != TaskStatus.OPEN:
@@ -339,10 +342,8 @@ def submit(session: Session, task_id: int, annotator: str, label: str | None = N
     session.flush()
     if answer.status == AnswerStatus.SUBMITTED:
         _close_task_if_answered(session, project, task, answer.label)
-    item = session.get(Item, task.item_id)
     return Submission(annotation, project, batch, batch_complete=is_complete(session, batch),
-                      gold=item is not None and item.split == GOLD_SPLIT
-                      and answer.status == AnswerStatus.SUBMITTED)
+                      gold=split == GOLD_SPLIT and answer.status == AnswerStatus.SUBMITTED)
 
 
 def _check_answer(project: Project, answer: Answer) -> None:

@@ -9,10 +9,11 @@ unsafe request must echo the session's CSRF token in ``X-CSRF-Token``.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from labelloop.access.users import authenticate
 from labelloop.core.enums import Role
 from labelloop.core.errors import AuthenticationError, PermissionDeniedError
 from labelloop.core.settings import Settings
-from labelloop.store.db import open_session
+from labelloop.store.db import open_session, session_factory
 from labelloop.store.models import ApiToken, Project, User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -38,12 +39,27 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_session(request: Request, settings: SettingsDep) -> Iterator[Session]:
-    """One unit of work per request, committed before the response goes out. GET and HEAD
-    only read (so they never wait on SQLite's write lock); they cannot write."""
-    with open_session(settings.db_url,
-                      read_only=request.method in SAFE_METHODS) as session:
+# Roll-backs and closing get worker threads of their own: were they to queue for the
+# request threads, a request holding SQLite's write lock could wait for a thread that
+# requests blocked on that lock are holding (see ``api.routing``).
+_finish = anyio.CapacityLimiter(1000)
+
+
+async def get_session(request: Request, settings: SettingsDep) -> AsyncIterator[Session]:
+    """One unit of work per request, committed by the route before the response goes out
+    (``api.routing.UnitOfWorkRoute``). GET and HEAD only read (so they never wait on
+    SQLite's write lock); they cannot write."""
+    read_only = request.method in SAFE_METHODS
+    session = session_factory(settings.db_url, read_only=read_only)()
+    try:
         yield session
+        if not read_only and session.in_transaction():  # an async handler's work
+            await anyio.to_thread.run_sync(session.commit, limiter=_finish)
+    except BaseException:
+        await anyio.to_thread.run_sync(session.rollback, limiter=_finish)
+        raise
+    finally:
+        await anyio.to_thread.run_sync(session.close, limiter=_finish)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -56,25 +72,27 @@ class Caller:
     via_cookie: bool
 
 
-def get_caller(request: Request, session: SessionDep,
+def get_caller(request: Request, settings: SettingsDep,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
                ) -> Caller:
-    """The authenticated caller: a bearer token, else the login cookie (with CSRF check)."""
-    if credentials is not None:
-        user, token = authenticate(session, credentials.credentials)
-        return Caller(user, token, via_cookie=False)
+    """The authenticated caller: a bearer token, else the login cookie (with CSRF check).
+
+    Checked in a read-only unit of work of its own: a first check of a token runs Argon2
+    (about 0.1 s), which must not hold SQLite's write lock while it does."""
     cookie = request.scope.get("session") or {}
-    plain = cookie.get("token") if isinstance(cookie, dict) else None
+    plain = credentials.credentials if credentials is not None else (
+        cookie.get("token") if isinstance(cookie, dict) else None)
     if not plain:
         raise AuthenticationError("sign in: send Authorization: Bearer <token>",
                                   where="Authorization")
-    user, token = authenticate(session, plain)
-    if request.method not in SAFE_METHODS:
+    with open_session(settings.db_url, read_only=True) as session:
+        user, token = authenticate(session, plain)
+    if credentials is None and request.method not in SAFE_METHODS:
         sent = request.headers.get("x-csrf-token", "")
         if not hmac.compare_digest(sent, str(cookie.get("csrf", ""))):
             raise PermissionDeniedError("missing or wrong X-CSRF-Token for a cookie session",
                                         where="X-CSRF-Token")
-    return Caller(user, token, via_cookie=True)
+    return Caller(user, token, via_cookie=credentials is None)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -83,23 +101,40 @@ ProjectRef = Annotated[str, Path(min_length=1, max_length=200,
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-@dataclass
 class Access:
-    """A caller allowed to act in a project, and their role there."""
+    """A caller allowed to act in a project, and their role there. ``project`` is loaded
+    in the request's unit of work when the handler first reads it."""
 
-    user: User
-    project: Project
-    role: Role
+    def __init__(self, user: User, project_id: int, role: Role, session: Session) -> None:
+        self.user, self.project_id, self.role = user, project_id, role
+        self.session = session  # the request's unit of work
+        self._project: Project | None = None
+
+    @property
+    def project(self) -> Project:
+        # Not functools.cached_property: on Python 3.11 it holds one lock for every
+        # instance while loading, and this load may wait on SQLite's write lock.
+        if self._project is None:
+            self._project = self.session.get(Project, self.project_id)
+            assert self._project is not None  # seen a moment ago; never deleted
+        return self._project
 
 
 def require(action: Action):  # noqa: ANN201 - a FastAPI dependency
     """A dependency: the caller, the project named in the path, and a role that allows
-    ``action`` (404 for a non-member, 403 for a member without the role)."""
+    ``action`` (404 for a non-member, 403 for a member without the role).
 
-    def dependency(project: ProjectRef, session: SessionDep, caller: CallerDep) -> Access:
-        proj = get_project(session, project)
-        role = authorize(session, caller.user, proj, action)
-        return Access(caller.user, proj, role)
+    The check reads in a unit of work of its own. Dependencies run in other worker
+    threads than the handler; were this one to take SQLite's write lock, a request could
+    hold it while waiting for a free thread that requests waiting on the lock hold."""
+
+    def dependency(project: ProjectRef, settings: SettingsDep, session: SessionDep,
+                   caller: CallerDep) -> Access:
+        with open_session(settings.db_url, read_only=True) as check:
+            proj = get_project(check, project)
+            role = authorize(check, caller.user, proj, action)
+            project_id = proj.id
+        return Access(caller.user, project_id, role, session)
 
     dependency.action = action  # type: ignore[attr-defined]  # read by the role-matrix test
     return Depends(dependency)

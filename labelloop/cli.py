@@ -245,13 +245,24 @@ def train(project: str, train_version: str,
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, home: Home = None) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, home: Home = None,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes "
+                                               "(PostgreSQL; SQLite is best served by one)")]
+          = 1) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
+    import os
+
     import uvicorn
 
     from labelloop.api.app import create_app
 
-    uvicorn.run(create_app(_settings(home)), host=host, port=port)
+    if workers == 1:
+        uvicorn.run(create_app(_settings(home)), host=host, port=port)
+        return
+    if home is not None:
+        os.environ["LABELLOOP_HOME"] = str(home)
+    create_app(_settings(home))  # migrate once, before the workers start
+    uvicorn.run("labelloop.api.asgi:app", host=host, port=port, workers=workers)
 
 
 @app.command()

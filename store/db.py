@@ -51,7 +51,7 @@ def _sqlite_engine(url: str) -> Engine:
     Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
                                               "check_same_thread": False},
-                           pool_size=8, max_overflow=24)
+                           pool_size=8, max_overflow=56)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # noqa: ANN001
@@ -63,10 +63,35 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cur.close()
 
+    # SQLite lets one writer in at a time, and its busy handler sleeps in growing steps
+    # (up to 100 ms) between tries: waiting writers wake late. Writers of this process
+    # queue on a lock instead, handed over the moment the holder commits or rolls back.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin(conn):  # noqa: ANN001
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        writer.acquire()
+        conn.info["writer"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn)
+            raise
+
+    def _release(conn, *_args) -> None:  # noqa: ANN001
+        if conn.info.pop("writer", False):
+            writer.release()
+
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, _release)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checkin(_dbapi_conn, record):  # noqa: ANN001 - a connection dropped mid-write
+        if record.info.pop("writer", False):
+            writer.release()
 
     return engine
 
@@ -76,9 +101,11 @@ def get_engine(url: str) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
+            # No pre-ping (a round trip per checkout, three a request); connections are
+            # recycled hourly instead, and a dropped one fails its request with a 503.
             engine = (_sqlite_engine(url) if url.startswith("sqlite")
-                      else create_engine(url, pool_size=10, max_overflow=30,
-                                         pool_pre_ping=True))
+                      else create_engine(url, pool_size=20, max_overflow=40,
+                                         pool_recycle=3600))
             migrate(url)
             _engines[url] = engine
         return engine
@@ -102,13 +129,12 @@ def session_factory(url: str, *, read_only: bool = False) -> sessionmaker[Sessio
 @contextmanager
 def open_session(url: str, *, read_only: bool = False) -> Iterator[Session]:
     """A unit of work: commit on success, roll back everything on error. ``read_only``
-    units never take SQLite's write lock (and are rolled back, having nothing to keep)."""
+    units never take SQLite's write lock and keep nothing (closing ends their transaction;
+    what they loaded stays readable)."""
     session = session_factory(url, read_only=read_only)()
     try:
         yield session
-        if read_only:
-            session.rollback()
-        else:
+        if not read_only:
             session.commit()
     except BaseException:
         session.rollback()

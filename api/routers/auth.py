@@ -28,6 +28,7 @@ from labelloop.api.deps import (
     ReadAudit,
     SessionDep,
 )
+from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import (
     AuditEventOut,
     LoginOut,
@@ -42,7 +43,7 @@ from labelloop.api.schemas import (
 from labelloop.core.enums import AuditAction
 from labelloop.store.models import ApiToken, Membership, User
 
-router = APIRouter(tags=["users and access"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["users and access"])
 UserName = Annotated[str, Path(min_length=1, max_length=200)]
 
 

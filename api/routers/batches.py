@@ -2,6 +2,7 @@ from fastapi import APIRouter, status
 
 from labelloop.access import audit
 from labelloop.api.deps import IdPath, ManageData, ReadQuality, Review, SessionDep, SettingsDep
+from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import BatchOut, BatchQAOut, NextBatchRequest, ResolveRequest
 from labelloop.core.enums import AuditAction
 from labelloop.core.errors import NotFoundError
@@ -9,7 +10,8 @@ from labelloop.quality.service import batch_report, resolve_batch
 from labelloop.selection.service import next_batch
 from labelloop.store.models import Batch, Project
 
-router = APIRouter(prefix="/projects/{project}/batches", tags=["select and route", "quality"])
+router = APIRouter(route_class=UnitOfWorkRoute,
+                   prefix="/projects/{project}/batches", tags=["select and route", "quality"])
 
 
 @router.post("", response_model=BatchOut, status_code=status.HTTP_201_CREATED)

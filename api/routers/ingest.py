@@ -4,13 +4,15 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from labelloop.access import audit
 from labelloop.api.deps import ManageData, SessionDep, SettingsDep
+from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import IngestReportOut, PrelabelOut
 from labelloop.api.uploads import saved_upload
 from labelloop.core.enums import AuditAction
 from labelloop.ingest.service import ingest_file
 from labelloop.prelabel.service import prelabel_project
 
-router = APIRouter(prefix="/projects/{project}", tags=["ingest and pre-label"])
+router = APIRouter(route_class=UnitOfWorkRoute,
+                   prefix="/projects/{project}", tags=["ingest and pre-label"])
 FieldName = Annotated[str, Query(min_length=1, max_length=200)]
 
 

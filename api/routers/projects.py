@@ -9,11 +9,12 @@ from labelloop.access.projects import (
     update_project,
 )
 from labelloop.api.deps import Admin, AdminProject, CallerDep, ManageData, ReadProject, SessionDep
+from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import GuidelineRequest, ProjectCreate, ProjectOut, ProjectUpdate
 from labelloop.core.enums import AuditAction, Role
 from labelloop.store.models import Membership, Project
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/projects", tags=["projects"])
 
 
 @router.post("", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)

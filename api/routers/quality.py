@@ -4,6 +4,7 @@ from fastapi import APIRouter, File, Path, Query, UploadFile, status
 
 from labelloop.access import audit
 from labelloop.api.deps import ManageData, ReadQuality, Review, SessionDep, SettingsDep
+from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import (
     AnnotatorScorecardOut,
     AnnotatorStatusOut,
@@ -23,7 +24,7 @@ from labelloop.quality.gold_items import ingest_gold
 from labelloop.quality.reports import annotator_scorecards, drift_findings, project_report
 from labelloop.quality.review import send_for_rereview, suspect_label_errors
 
-router = APIRouter(prefix="/projects/{project}", tags=["quality"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/projects/{project}", tags=["quality"])
 
 
 @router.get("/quality", response_model=ProjectQualityOut)

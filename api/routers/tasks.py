@@ -5,11 +5,13 @@ from fastapi import APIRouter, Header, Query, Response, status
 from labelloop.access import audit
 from labelloop.annotate.service import Answer, my_tasks, next_tasks
 from labelloop.api.deps import Annotate, IdPath, SessionDep, SettingsDep
+from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import AnnotationOut, SubmitRequest, TaskOut
 from labelloop.core.enums import AuditAction
 from labelloop.loop import submit_answer
 
-router = APIRouter(prefix="/projects/{project}/tasks", tags=["annotate"])
+router = APIRouter(route_class=UnitOfWorkRoute,
+                   prefix="/projects/{project}/tasks", tags=["annotate"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 

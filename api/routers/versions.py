@@ -9,13 +9,15 @@ from sqlalchemy import select
 
 from labelloop.access import audit
 from labelloop.api.deps import ManageData, ReadQuality, SessionDep, SettingsDep
+from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import FreezeRequest, ModelOut, TrainRequest, VersionOut
 from labelloop.core.enums import AuditAction
 from labelloop.store.models import DatasetVersion, ModelVersion
 from labelloop.training.service import train_model
 from labelloop.versions.service import freeze_version, get_version, write_version
 
-router = APIRouter(prefix="/projects/{project}", tags=["versions and training"])
+router = APIRouter(route_class=UnitOfWorkRoute,
+                   prefix="/projects/{project}", tags=["versions and training"])
 VersionPath = Annotated[str, Path(min_length=1, max_length=200)]
 MEDIA = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
 CHUNK = 1 << 16
