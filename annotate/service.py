@@ -400,12 +400,16 @@ def _replay(session: Session, earlier: Annotation, task_id: int, answer: Answer,
 
 def _close_task_if_answered(session: Session, project: Project, task: Task,
                             label: str | None) -> None:
-    if task.reason in ADJUDICATED_REASONS and label != task.prelabel and \
-            task.required < ADJUDICATION_VOTES:
+    answers = list(session.scalars(select(Annotation.label).where(
+        Annotation.task_id == task.id, Annotation.status == AnswerStatus.SUBMITTED)))
+    disputed_critical = len(set(answers)) > 1 and bool(set(answers) & set(
+        project.critical_labels))
+    if task.required < ADJUDICATION_VOTES and (
+            (task.reason in ADJUDICATED_REASONS and label != task.prelabel)
+            or disputed_critical):  # a safety-critical disagreement asks one more person
         task.required = max(task.required, min(ADJUDICATION_VOTES,
                                                _n_annotators(session, project)))
-    n_done = session.scalar(select(func.count(Annotation.id)).where(
-        Annotation.task_id == task.id, Annotation.status == AnswerStatus.SUBMITTED)) or 0
+    n_done = len(answers)
     if n_done >= task.required:
         task.status = TaskStatus.DONE
         session.flush()

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from labelloop.cli_access import access_app
 from labelloop.cli_quality import quality_app
 from labelloop.core.errors import LabelloopError
 from labelloop.core.progress import Advance
@@ -39,6 +40,13 @@ def _settings(home: Path | None) -> Settings:
     return Settings(home=home) if home is not None else get_settings()
 
 
+def _local_admin(session: Any) -> str:
+    """The admin the local CLI acts as (made at first run)."""
+    from labelloop.access.users import bootstrap_admin
+
+    return bootstrap_admin(session).name
+
+
 def _print(obj: Any) -> None:
     console.print_json(json.dumps(obj, default=str))
 
@@ -47,13 +55,16 @@ Home = Annotated[Path | None, typer.Option(help="State folder (default LABELLOOP
                                            ".labelloop)")]
 
 
+err_console = Console(stderr=True)
+
+
 def _run(fn):  # noqa: ANN001, ANN202
-    """Turn labelloop errors into a clear one-line message and exit code 2."""
+    """Turn labelloop errors into a clear one-line message on stderr and exit code 2."""
     try:
         return fn()
     except LabelloopError as exc:
         where = f" (at {exc.where})" if exc.where else ""
-        console.print(f"[red]error[/red]: {exc.message}{where}")
+        err_console.print(f"[red]error[/red]: {exc.message}{where}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -206,18 +217,37 @@ def freeze(project: str, split: str = "train",
     _run(go)
 
 
+FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+                    ".pq": "parquet"}
+
+
 @app.command()
 def export(project: str, version: str, out: Path,
-           fmt: Annotated[str, typer.Option("--format", help="jsonl, parquet or hf")] = "jsonl",
+           fmt: Annotated[str | None, typer.Option(
+               "--format", help="jsonl, parquet or hf (default: from OUT's extension; a "
+               "path with none is an hf folder)")] = None,
+           force: Annotated[bool, typer.Option(help="Overwrite OUT if it exists")] = False,
            home: Home = None) -> None:
     """Export a dataset version with per-row lineage."""
+    from labelloop.access import audit
     from labelloop.access.projects import get_project
+    from labelloop.core.enums import AuditAction
+    from labelloop.core.errors import ConflictError, ValidationError
     from labelloop.versions.service import export_version, get_version
 
     def go() -> None:
+        chosen = fmt or FORMAT_BY_SUFFIX.get(out.suffix.lower(), "hf" if not out.suffix else "")
+        if not chosen:
+            raise ValidationError(f"cannot tell the format from {out.name!r}: use --format "
+                                  "jsonl, parquet or hf", where="out")
+        if out.exists() and not force:
+            raise ConflictError(f"{out} exists: pass --force to overwrite it", where="out")
         with open_session(_settings(home).db_url) as s:
             p = get_project(s, project)
-            console.print(str(export_version(s, get_version(s, p, version), fmt, out)))
+            v = get_version(s, p, version)
+            console.print(str(export_version(s, v, chosen, out)))
+            audit.record(s, _local_admin(s), AuditAction.EXPORT, project_id=p.id,
+                         target=f"version {v.id}", format=chosen, path=str(out))
 
     _run(go)
 
@@ -226,7 +256,9 @@ def export(project: str, version: str, out: Path,
 def train(project: str, train_version: str,
           eval_version: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
     """Retrain on a dataset version, evaluate, log to MLflow; becomes the pre-labeler."""
+    from labelloop.access import audit
     from labelloop.access.projects import get_project
+    from labelloop.core.enums import AuditAction
     from labelloop.training.service import train_model
     from labelloop.versions.service import get_version
 
@@ -237,6 +269,8 @@ def train(project: str, train_version: str,
             m = train_model(s, p, settings, train=get_version(s, p, train_version),
                             evaluation=get_version(s, p, eval_version) if eval_version else None,
                             progress=prog)
+            audit.record(s, _local_admin(s), AuditAction.TRAIN, project_id=p.id,
+                         target=f"model {m.id}", run_id=m.mlflow_run_id)
             _print({"model_version_id": m.id, "mlflow_run_id": m.mlflow_run_id,
                     "accuracy": m.metrics.get("accuracy"),
                     "macro_f1": m.metrics.get("macro_f1")})
@@ -349,6 +383,7 @@ def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202
 
 
 app.add_typer(quality_app, name="quality")
+app.add_typer(access_app, name="access")
 
 if __name__ == "__main__":
     app()

@@ -76,6 +76,7 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
 
     audit_n = audit_ok = audit_unresolved = 0
     finals: list[NewLabel] = []
+    held: list[int] = []
     for i, task in enumerate(tasks):
         if not by_task[task.id]:
             continue
@@ -83,10 +84,15 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
         share = float(np.mean([a.label == label for a in by_task[task.id]]))
         posterior = {project.labels[k]: round(float(p), 5)
                      for k, p in enumerate(agg.posterior[i]) if p >= 1e-3}
-        finals.append(_final(task, batch, project, label, sorted(
-            by_task[task.id], key=lambda a: a.annotator), share, posterior))
+        hold = critical_disagreement([a.label for a in by_task[task.id]], label,
+                                     project.critical_labels)
+        if hold:
+            held.append(task.item_id)  # a reviewer decides; no label (nor version) till then
+        else:
+            finals.append(_final(task, batch, project, label, sorted(
+                by_task[task.id], key=lambda a: a.annotator), share, posterior))
         if task.reason == AUDIT:
-            if _unresolved([a.label for a in by_task[task.id]]):
+            if hold or _unresolved([a.label for a in by_task[task.id]]):
                 audit_unresolved += 1  # no truth to grade the model against
                 continue
             audit_n += 1
@@ -98,6 +104,7 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
               if project.max_error_rate is not None else None)
     figures: dict[str, Any] = {
         "n_tasks": len(tasks), "n_annotations": len(answers),
+        "held_for_review": held,
         "n_gold_tasks": len(gold_tasks),
         "n_auto_accepted": batch.n_auto_accepted, "aggregation": agg.method,
         "agreement": agreement.to_dict(),
@@ -124,6 +131,13 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
     batch.gate_reason = None if decision.passed else "; ".join(decision.reasons)
     session.flush()
     return batch.qa
+
+
+def critical_disagreement(answers: list[str], decided: str, critical: list[str]) -> bool:
+    """People disagree on an item and someone called it safety-critical, yet the
+    aggregate is not that critical label: never settle that by vote (a reviewer decides)."""
+    named = {a for a in answers if a in critical}
+    return bool(named) and len(set(answers)) > 1 and decided not in named
 
 
 def _unresolved(labels: list[str]) -> bool:
@@ -167,11 +181,13 @@ def _final(task: Task, batch: Batch, project: Project, label: str,
 
 def resolve_batch(session: Session, batch: Batch, reviewer: str,
                   corrections: dict[int, str] | None = None, note: str = "") -> Batch:
-    """A reviewer adjudicates a flagged batch: optional per-item corrections, then it may
-    feed versions. The original gate figures stay in ``batch.qa``."""
-    if batch.status != "flagged":
-        raise ConflictError(f"batch {batch.id} is {batch.status}, only flagged batches are "
-                            "resolved", where="batch_id")
+    """A reviewer adjudicates a batch: per-item corrections, and a label for each item held
+    back for review (a safety-critical disagreement). A flagged batch may then feed
+    versions. The original gate figures stay in ``batch.qa``."""
+    held = set(batch.qa.get("held_for_review", []))
+    if batch.status != "flagged" and not held:
+        raise ConflictError(f"batch {batch.id} is {batch.status} with nothing held for "
+                            "review; only flagged batches are resolved", where="batch_id")
     if not reviewer.strip():
         raise ValidationError("reviewer name is empty", where="reviewer")
     project = session.get(Project, batch.project_id)
@@ -181,6 +197,13 @@ def resolve_batch(session: Session, batch: Batch, reviewer: str,
         if label not in project.labels:
             raise ValidationError(f"unknown label {label!r}", where=f"corrections[{item_id}]")
         final = session.get(FinalLabel, item_id)
+        if item_id in held:
+            changes.append(NewLabel(item_id, label, by=reviewer,
+                                    reason=LabelReason.ADJUDICATION,
+                                    origin=LabelOrigin.REVIEWED, batch_id=batch.id,
+                                    annotators=[reviewer], model_version_id=batch.model_version_id,
+                                    guideline_version=project.guideline_version, note=note))
+            continue
         if final is None or final.batch_id != batch.id:
             raise ValidationError(f"item {item_id} is not labeled in batch {batch.id}",
                                   where=f"corrections[{item_id}]")
@@ -191,9 +214,12 @@ def resolve_batch(session: Session, batch: Batch, reviewer: str,
                                 model_version_id=final.model_version_id,
                                 guideline_version=final.guideline_version, note=note))
     record_labels(session, changes)
-    batch.status = "resolved"
-    batch.qa = {**batch.qa, "resolution": {"reviewer": reviewer, "note": note,
-                                           "n_corrections": len(corrections or {})}}
+    still = sorted(held - set(corrections or {}))
+    if batch.status == "flagged":
+        batch.status = "resolved"
+    batch.qa = {**batch.qa, "held_for_review": still,
+                "resolution": {"reviewer": reviewer, "note": note,
+                               "n_corrections": len(corrections or {})}}
     session.flush()
     return batch
 

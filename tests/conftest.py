@@ -143,3 +143,15 @@ def banking() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
     X = load_encoder().encode(texts, batch_size=64)  # noqa: N806
     return X, y, texts
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass, run the tests that touch the database (those that use the
+    ``settings`` fixture or a PostgreSQL URL); the pure ones ran on the SQLite pass."""
+    if os.environ.get("LABELLOOP_TEST_DB", "sqlite") != "postgres":
+        return
+    keep = [i for i in items if {"database_url", "pg_url"} & set(getattr(i, "fixturenames", ()))]
+    dropped = [i for i in items if i not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -59,7 +59,21 @@ def train_model(session: Session, project: Project, settings: Settings, *,
         if v is not None and v.project_id != project.id:
             raise ValidationError(f"dataset version {v.id} belongs to another project",
                                   where="version")
+    if train.split == "eval":
+        raise ValidationError(f"version {train.name} is an evaluation version; train on a "
+                              "train version", where="train_version")
     version_rows = version_records(session, train)
+    if evaluation is not None:
+        if evaluation.id == train.id:
+            raise ValidationError("the evaluation version is the training version",
+                                  where="eval_version")
+        shared = {r["item_id"] for r in version_rows} & {
+            r["item_id"] for r in version_records(session, evaluation)}
+        if shared:
+            raise ValidationError(f"evaluation version {evaluation.name} shares {len(shared)} "
+                                  f"items with training version {train.name} (item "
+                                  f"{min(shared)} first): its figures would flatter the "
+                                  "model", where="eval_version")
     # Auto-accepted rows are the model's own answers: refitting on them teaches nothing new
     # and tilts the class priors towards the easy classes they come from (about 1 point of
     # macro-F1 on BANKING77), so by default the pre-labeler fits on the other rows. They

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlflow
 import mlflow.sklearn
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 
 from labelloop.access.projects import get_project
@@ -205,3 +206,47 @@ def test_a_bad_smoothing_k_is_refused_before_anything_is_trained(settings, proje
 
         assert s.get(ModelVersion, before[0]).artifact_path == before[1]
         assert Path(before[1]).is_file()
+
+
+def test_train_and_eval_splits_are_kept_apart(settings, project_name, tmp_path, eval_csv):
+    """Training on an evaluation version is refused, and so is evaluating on a version that
+    shares items with the training data; nothing is trained or stored."""
+    from sqlalchemy import func, select
+
+    from labelloop.core.enums import LabelOrigin, LabelReason
+    from labelloop.core.errors import ValidationError
+    from labelloop.store.labels import NewLabel, record_labels
+    from labelloop.store.models import Batch, Item, ModelVersion
+    from tests.conftest import LABELS, banking_rows, write_csv
+
+    rows = banking_rows("train", LABELS, 6, seed=3)
+    truth = {r["text"]: r["category"] for r in rows}
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, write_csv(tmp_path / "u.csv", rows, fields=("text",)))
+        ingest_file(s, p, eval_csv, label_field="category", split="eval")
+        batch = Batch(project_id=p.id, strategy="default", status="passed")
+        s.add(batch)
+        s.flush()
+        items = list(s.scalars(select(Item).where(Item.split == "pool").order_by(Item.id)))
+        half = len(items) // 2
+
+        def label(chosen: list[Item]) -> None:
+            record_labels(s, [NewLabel(it.id, truth[it.text], by="test", batch_id=batch.id,
+                                       reason=LabelReason.ANSWER, origin=LabelOrigin.HUMAN)
+                              for it in chosen])
+
+        label(items[:half])
+        first = freeze_version(s, p)
+        label(items[half:])
+        second = freeze_version(s, p)
+        evaluation = freeze_version(s, p, split="eval")
+        n_models = s.scalar(select(func.count(ModelVersion.id)))
+        for kwargs, where in (({"train": evaluation}, "train_version"),
+                              ({"train": second, "evaluation": second}, "eval_version"),
+                              ({"train": second, "evaluation": first}, "eval_version")):
+            with pytest.raises(ValidationError) as err:
+                train_model(s, p, settings, **kwargs)
+            assert err.value.where == where
+        assert "shares" in str(err.value)
+        assert s.scalar(select(func.count(ModelVersion.id))) == n_models
