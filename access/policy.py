@@ -41,6 +41,10 @@ ALLOWED: dict[Action, frozenset[Role]] = {
 }
 
 
+def _a(role: Role) -> str:
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
+
+
 def allows(role: Role | None, action: Action) -> bool:
     return role is not None and role in ALLOWED[action]
 
@@ -52,7 +56,7 @@ def authorize(session: Session, user: User, project: Project, action: Action) ->
     if role is None:
         raise NotFoundError(f"no project {shorten(project.name)!r}", where="project")
     if role not in ALLOWED[action]:
-        raise PermissionDeniedError(f"a {role.value} may not {action.value} in project "
+        raise PermissionDeniedError(f"{_a(role)} may not {action.value} in project "
                                     f"{shorten(project.name)!r}", where="project")
     return role
 
@@ -60,5 +64,5 @@ def authorize(session: Session, user: User, project: Project, action: Action) ->
 def authorize_global(user: User, action: Action) -> None:
     """Actions outside any project (creating projects, managing users) need a global role."""
     if user.role not in ALLOWED[action]:
-        raise PermissionDeniedError(f"a {user.role.value} may not {action.value}",
+        raise PermissionDeniedError(f"{_a(user.role)} may not {action.value}",
                                     where="user")

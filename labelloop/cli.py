@@ -105,6 +105,8 @@ def create_project_cmd(
 @app.command()
 def ingest(project: str, path: Path, text_field: str = "text",
            label_field: Annotated[str | None, typer.Option()] = None,
+           id_field: Annotated[str | None, typer.Option(
+               help="The column holding the source's own id (kept with each item)")] = "id",
            split: Annotated[str, typer.Option(help="pool or eval")] = "pool",
            licence: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
     """Ingest JSONL, CSV, Parquet or a Hugging Face datasets folder; prints the report."""
@@ -115,7 +117,8 @@ def ingest(project: str, path: Path, text_field: str = "text",
         settings = _settings(home)
         with open_session(settings.db_url) as s:
             rep = ingest_file(s, get_project(s, project), path, text_field=text_field,
-                              label_field=label_field, split=split, licence=licence,
+                              label_field=label_field, id_field=id_field, split=split,
+                              licence=licence,
                               max_chars=settings.max_text_chars)
             _print(rep.to_dict())
 
@@ -353,7 +356,8 @@ def simulate(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))
         png = plot_curves(results, out.with_suffix(".png"))
-        run_id = log_to_mlflow(results, settings.tracking_uri, png_path=png)
+        run_id = log_to_mlflow(results, settings.tracking_uri, png_path=png,
+                                   artifact_root=settings.artifact_root)
         for name, r in results["strategies"].items():
             console.print(f"{name:>24}: labels to 95% {r['labels_to_95pct']}, to 98% "
                           f"{r['labels_to_98pct']}, selection {r['selection_seconds']:.2f} s")

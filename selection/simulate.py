@@ -375,11 +375,13 @@ def _metric_key(text: str) -> str:
 
 
 def log_to_mlflow(results: dict, tracking_uri: str, experiment: str = "labelloop-simulate",
-                  png_path: str | Path | None = None) -> str:
+                  png_path: str | Path | None = None, *, artifact_root: Path) -> str:
     """Log one MLflow run: params, labels_to_* and final metric per strategy, JSON and PNG.
 
     The PNG is drawn with ``plot_curves`` when ``png_path`` is not given. Returns the run id.
-    Uses an ``MlflowClient`` for ``tracking_uri``, leaving mlflow's global state alone.
+    Uses an ``MlflowClient`` for ``tracking_uri``, leaving mlflow's global state alone. A new
+    experiment keeps its artefacts under ``artifact_root`` (MLflow's default would be
+    ./mlruns in whatever folder the command runs from).
     """
     import tempfile
 
@@ -387,7 +389,12 @@ def log_to_mlflow(results: dict, tracking_uri: str, experiment: str = "labelloop
 
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(experiment)
+    if found is None:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+        exp_id = client.create_experiment(
+            experiment, artifact_location=(artifact_root / experiment).resolve().as_uri())
+    else:
+        exp_id = found.experiment_id
     run = client.create_run(exp_id, run_name=f"simulate {results['dataset']}")
     run_id = run.info.run_id
     any_curve = np.asarray(next(iter(results["strategies"].values()))["curve"])

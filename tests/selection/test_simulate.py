@@ -77,7 +77,8 @@ def test_plot_and_mlflow(results: dict, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run_id = log_to_mlflow(results, uri, experiment="test-simulate", png_path=png)
+    run_id = log_to_mlflow(results, uri, experiment="test-simulate", png_path=png,
+                           artifact_root=tmp_path / "artifacts")
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
     assert run.data.params["dataset"] == "banking77-sample"
@@ -86,6 +87,8 @@ def test_plot_and_mlflow(results: dict, tmp_path: Path) -> None:
     assert any(k.startswith("final_metric/default_knn-smoothing") for k in run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"simulation.json", "curves.png"} <= artifacts
+    where = client.get_experiment_by_name("test-simulate").artifact_location
+    assert where.startswith((tmp_path / "artifacts").resolve().as_uri())  # not ./mlruns
 
 
 def test_load_table_formats_and_named_errors(banking: tuple, tmp_path: Path) -> None:
