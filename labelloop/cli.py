@@ -10,19 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from labelloop.cli_access import access_app
+from labelloop.cli_common import Home, console, local_admin, print_json, run_or_exit, settings_for
 from labelloop.cli_quality import quality_app
-from labelloop.core.errors import LabelloopError
 from labelloop.core.progress import Advance
-from labelloop.core.settings import Settings, get_settings
+from labelloop.core.settings import Settings
 from labelloop.store.db import open_session
 
 app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> QA -> version "
                   "-> train, on SQLite + local MLflow by default.", no_args_is_help=True)
-console = Console()
 
 
 @contextmanager
@@ -34,38 +32,6 @@ def rich_progress() -> Iterator[Any]:
             return lambda n: bar.advance(task, n)
 
         yield start
-
-
-def _settings(home: Path | None) -> Settings:
-    return Settings(home=home) if home is not None else get_settings()
-
-
-def _local_admin(session: Any) -> str:
-    """The admin the local CLI acts as (made at first run)."""
-    from labelloop.access.users import bootstrap_admin
-
-    return bootstrap_admin(session).name
-
-
-def _print(obj: Any) -> None:
-    console.print_json(json.dumps(obj, default=str))
-
-
-Home = Annotated[Path | None, typer.Option(help="State folder (default LABELLOOP_HOME or "
-                                           ".labelloop)")]
-
-
-err_console = Console(stderr=True)
-
-
-def _run(fn):  # noqa: ANN001, ANN202
-    """Turn labelloop errors into a clear one-line message on stderr and exit code 2."""
-    try:
-        return fn()
-    except LabelloopError as exc:
-        where = f" (at {exc.where})" if exc.where else ""
-        err_console.print(f"[red]error[/red]: {exc.message}{where}", highlight=False)
-        raise typer.Exit(2) from None
 
 
 @app.command("create-project")
@@ -88,7 +54,7 @@ def create_project_cmd(
     crit = [s.strip() for s in critical.split(",") if s.strip()]
 
     def go() -> None:
-        with open_session(_settings(home).db_url) as s:
+        with open_session(settings_for(home).db_url) as s:
             p = create_project(s, name, names, critical_labels=crit, overlap=overlap,
                                critical_overlap=critical_overlap,
                                confidence_threshold=confidence_threshold,
@@ -97,9 +63,9 @@ def create_project_cmd(
                                min_kappa=min_kappa, min_gold_accuracy=min_gold_accuracy,
                                max_error_rate=max_error_rate, gold_share=gold_share,
                                gold_min_accuracy=gold_min_accuracy)
-            _print({"id": p.id, "name": p.name, "labels": len(p.labels)})
+            print_json({"id": p.id, "name": p.name, "labels": len(p.labels)})
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -114,15 +80,15 @@ def ingest(project: str, path: Path, text_field: str = "text",
     from labelloop.ingest.service import ingest_file
 
     def go() -> None:
-        settings = _settings(home)
+        settings = settings_for(home)
         with open_session(settings.db_url) as s:
             rep = ingest_file(s, get_project(s, project), path, text_field=text_field,
                               label_field=label_field, id_field=id_field, split=split,
                               licence=licence,
                               max_chars=settings.max_text_chars)
-            _print(rep.to_dict())
+            print_json(rep.to_dict())
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -132,12 +98,12 @@ def prelabel(project: str, home: Home = None) -> None:
     from labelloop.prelabel.service import prelabel_project
 
     def go() -> None:
-        settings = _settings(home)
+        settings = settings_for(home)
         with rich_progress() as prog, open_session(settings.db_url) as s:
-            _print(prelabel_project(s, get_project(s, project), settings,
+            print_json(prelabel_project(s, get_project(s, project), settings,
                                     progress=prog).to_dict())
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command("next-batch")
@@ -149,13 +115,13 @@ def next_batch_cmd(project: str, size: int = 50, strategy: str = "default",
     from labelloop.selection.service import next_batch
 
     def go() -> None:
-        settings = _settings(home)
+        settings = settings_for(home)
         with rich_progress() as prog, open_session(settings.db_url) as s:
-            _print(next_batch(s, get_project(s, project), settings, size=size,
+            print_json(next_batch(s, get_project(s, project), settings, size=size,
                               strategy=strategy, seed=seed, auto_accept=auto_accept,
                               progress=prog).to_dict())
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -165,11 +131,11 @@ def tasks(project: str, annotator: str, limit: int = 10, home: Home = None) -> N
     from labelloop.annotate.service import next_tasks
 
     def go() -> None:
-        with open_session(_settings(home).db_url) as s:
+        with open_session(settings_for(home).db_url) as s:
             views = next_tasks(s, get_project(s, project), annotator, limit)
-            _print([{k: v for k, v in t.to_dict().items() if k != "labels"} for t in views])
+            print_json([{k: v for k, v in t.to_dict().items() if k != "labels"} for t in views])
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -179,11 +145,11 @@ def submit(task_id: int, annotator: str, label: str,
     from labelloop.loop import submit_answer as do_submit
 
     def go() -> None:
-        with open_session(_settings(home).db_url) as s:
+        with open_session(settings_for(home).db_url) as s:
             a = do_submit(s, task_id, annotator, label, seconds).annotation
-            _print({"annotation_id": a.id, "accepted_prelabel": a.accepted_prelabel})
+            print_json({"annotation_id": a.id, "accepted_prelabel": a.accepted_prelabel})
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -195,14 +161,14 @@ def qa(project: str, batch_id: int, home: Home = None) -> None:
     from labelloop.store.models import Batch
 
     def go() -> None:
-        with open_session(_settings(home).db_url) as s:
+        with open_session(settings_for(home).db_url) as s:
             p = get_project(s, project)
             b = s.get(Batch, batch_id)
             if b is None or b.project_id != p.id:
                 raise NotFoundError(f"no batch {batch_id} in {project!r}", where="batch_id")
-            _print(batch_report(b))
+            print_json(batch_report(b))
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -213,11 +179,11 @@ def freeze(project: str, split: str = "train",
     from labelloop.versions.service import freeze_version
 
     def go() -> None:
-        with open_session(_settings(home).db_url) as s:
+        with open_session(settings_for(home).db_url) as s:
             v = freeze_version(s, get_project(s, project), split=split, name=name)
-            _print({"id": v.id, "name": v.name, "digest": v.digest, "n_rows": v.n_rows})
+            print_json({"id": v.id, "name": v.name, "digest": v.digest, "n_rows": v.n_rows})
 
-    _run(go)
+    run_or_exit(go)
 
 
 FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
@@ -245,14 +211,14 @@ def export(project: str, version: str, out: Path,
                                   "jsonl, parquet or hf", where="out")
         if out.exists() and not force:
             raise ConflictError(f"{out} exists: pass --force to overwrite it", where="out")
-        with open_session(_settings(home).db_url) as s:
+        with open_session(settings_for(home).db_url) as s:
             p = get_project(s, project)
             v = get_version(s, p, version)
             console.print(str(export_version(s, v, chosen, out)))
-            audit.record(s, _local_admin(s), AuditAction.EXPORT, project_id=p.id,
+            audit.record(s, local_admin(s), AuditAction.EXPORT, project_id=p.id,
                          target=f"version {v.id}", format=chosen, path=str(out))
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -266,19 +232,19 @@ def train(project: str, train_version: str,
     from labelloop.versions.service import get_version
 
     def go() -> None:
-        settings = _settings(home)
+        settings = settings_for(home)
         with rich_progress() as prog, open_session(settings.db_url) as s:
             p = get_project(s, project)
             m = train_model(s, p, settings, train=get_version(s, p, train_version),
                             evaluation=get_version(s, p, eval_version) if eval_version else None,
                             progress=prog)
-            audit.record(s, _local_admin(s), AuditAction.TRAIN, project_id=p.id,
+            audit.record(s, local_admin(s), AuditAction.TRAIN, project_id=p.id,
                          target=f"model {m.id}", run_id=m.mlflow_run_id)
-            _print({"model_version_id": m.id, "mlflow_run_id": m.mlflow_run_id,
+            print_json({"model_version_id": m.id, "mlflow_run_id": m.mlflow_run_id,
                     "accuracy": m.metrics.get("accuracy"),
                     "macro_f1": m.metrics.get("macro_f1")})
 
-    _run(go)
+    run_or_exit(go)
 
 
 @app.command()
@@ -294,11 +260,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, home: Home = None,
     from labelloop.api.app import create_app
 
     if workers == 1:
-        uvicorn.run(create_app(_settings(home)), host=host, port=port)
+        uvicorn.run(create_app(settings_for(home)), host=host, port=port)
         return
     if home is not None:
         os.environ["LABELLOOP_HOME"] = str(home)
-    create_app(_settings(home))  # migrate once, before the workers start
+    create_app(settings_for(home))  # migrate once, before the workers start
     uvicorn.run("labelloop.api.asgi:app", host=host, port=port, workers=workers)
 
 
@@ -316,7 +282,7 @@ def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed
     settings = Settings(home=home, self_training=self_training)
     started = time.perf_counter()
     with rich_progress() as prog:
-        rows = _run(lambda: run_demo(settings, rounds=rounds, batch_size=batch_size,
+        rows = run_or_exit(lambda: run_demo(settings, rounds=rounds, batch_size=batch_size,
                                      strategy=strategy, seed=seed, progress=prog,
                                      limit_pool=limit_pool, limit_eval=limit_eval,
                                      echo=lambda s: console.print(s, soft_wrap=True,
@@ -344,7 +310,7 @@ def simulate(
     from labelloop.selection.simulate import load_table, log_to_mlflow, plot_curves, run_simulation
 
     def go() -> None:
-        settings = _settings(home)
+        settings = settings_for(home)
         table = load_table(data, text_field, label_field, vectors_field)
         x = table.vectors if table.vectors is not None else _cached_embeddings(
             settings, table.texts)
@@ -364,7 +330,7 @@ def simulate(
         console.print(f"full-data macro-F1 {results['full_data_metric']:.3f}; wrote {out} and "
                       f"{png}; MLflow run {run_id}")
 
-    _run(go)
+    run_or_exit(go)
 
 
 def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202

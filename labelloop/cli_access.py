@@ -7,24 +7,22 @@ from typing import Annotated
 
 import typer
 
+from labelloop.cli_common import Home, local_admin, print_json, run_or_exit, settings_for
 from labelloop.core.enums import AuditAction, Role
 
 access_app = typer.Typer(help="Users, API tokens and project members (as the local admin, "
                          "made at first run).", no_args_is_help=True)
-Home = Annotated[Path | None, typer.Option(help="State folder (default LABELLOOP_HOME or "
-                                           ".labelloop)")]
 RoleOpt = Annotated[Role, typer.Option(help="annotator, reviewer, ml-team or admin")]
 
 
 def _go(home: Path | None, work) -> None:  # noqa: ANN001
-    from labelloop.cli import _local_admin, _print, _run, _settings
     from labelloop.store.db import open_session
 
     def go() -> None:
-        with open_session(_settings(home).db_url) as s:
-            _print(work(s, _local_admin(s)))
+        with open_session(settings_for(home).db_url) as s:
+            print_json(work(s, local_admin(s)))
 
-    _run(go)
+    run_or_exit(go)
 
 
 @access_app.command("add-user")

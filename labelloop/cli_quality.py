@@ -12,27 +12,25 @@ from typing import Annotated, Any
 
 import typer
 
+from labelloop.cli_common import Home, print_json, run_or_exit, settings_for
 from labelloop.store.db import open_session
 
 quality_app = typer.Typer(help="QA: project report, annotator scorecards, drift, label "
                           "errors, gold items.", no_args_is_help=True)
 
-Home = Annotated[Path | None, typer.Option(help="State folder (default LABELLOOP_HOME or "
-                                           ".labelloop)")]
 
 
 def _report(home: Path | None, work: Callable[..., Any], project: str) -> None:
     """Open the store, run ``work(session, project, settings)`` and print its JSON; the
     error handling and printing are the main CLI's (imported here: it imports this)."""
     from labelloop.access.projects import get_project
-    from labelloop.cli import _print, _run, _settings
 
     def go() -> None:
-        settings = _settings(home)
+        settings = settings_for(home)
         with open_session(settings.db_url) as s:
-            _print(work(s, get_project(s, project), settings))
+            print_json(work(s, get_project(s, project), settings))
 
-    _run(go)
+    run_or_exit(go)
 
 
 @quality_app.command()
