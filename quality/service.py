@@ -36,6 +36,7 @@ from labelloop.store.models import (
     ModelVersion,
     Project,
     Task,
+    utcnow,
 )
 
 
@@ -128,6 +129,7 @@ def close_batch(session: Session, batch: Batch, *, method: str = "dawid-skene") 
     batch.qa = figures | {"gate": {"passed": decision.passed, "reasons": decision.reasons,
                                    "figures": decision.figures, "bars": gate_bars(gate)}}
     batch.status = "passed" if decision.passed else "flagged"
+    batch.closed_at = utcnow()
     batch.gate_reason = None if decision.passed else "; ".join(decision.reasons)
     session.flush()
     return batch.qa

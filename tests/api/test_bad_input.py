@@ -101,3 +101,42 @@ def test_freeze_with_nothing_accepted_is_refused(client, pool_csv):
     assert r.status_code == 422 and "no accepted train labels" in r.json()["detail"]["message"]
     r = client.post("/projects/empty/versions", json={"split": "nonsense"})
     assert r.status_code == 422
+
+
+def test_hostile_ids_names_and_numbers_get_a_4xx_and_change_nothing(client, settings,
+                                                                    pool_csv):
+    """Ids past 64 bits, non-ASCII digits, negative seeds, lone surrogates, names that are
+    paths, a 10 MB name, settings out of range, an empty file: each a 4xx in one shape that
+    says where, never a 500; nothing stored changes and no huge input is echoed."""
+    make_project(client, pool_csv)
+    before = counts(settings)
+    cases = [
+        ("GET", "/projects/99999999999999999999999", None, 404),
+        ("GET", "/projects/%D9%A1%D9%A2", None, 404),  # Arabic-Indic digits
+        ("GET", "/projects/bank/batches/18446744073709551616", None, 422),
+        ("POST", "/projects/bank/tasks/99999999999999999999/annotations", {"label": "x"}, 422),
+        ("POST", "/projects/bank/batches", {"size": 3, "seed": -1}, 422),
+        ("POST", "/projects/bank/batches", {"size": 10**9}, 422),
+        ("POST", "/projects", {"name": "../x", "labels": ["a", "b"]}, 422),
+        ("POST", "/projects", {"name": "a/b", "labels": ["a", "b"]}, 422),
+        ("POST", "/projects", {"name": "x" * 10_000_000, "labels": ["a", "b"]}, 422),
+        ("PATCH", "/projects/bank", {"audit_share": -0.1}, 422),
+        ("PATCH", "/projects/bank", {"confidence_threshold": 1.5}, 422),
+        ("POST", "/projects/bank/versions", {"split": "train", "name": "../up"}, 422),
+    ]
+    for method, url, body, status in cases:
+        r = client.request(method, url, json=body)
+        assert r.status_code == status, (method, url[:80], r.status_code, r.text[:300])
+        detail = r.json()["detail"]
+        assert set(detail) == {"error", "message", "where"}, detail
+        assert len(r.content) < 2_000, (url[:80], len(r.content))
+    # A lone surrogate in a JSON string, as raw bytes (json.dumps would refuse to write it).
+    raw = b'{"name": "bad\\ud800name", "labels": ["a", "b"]}'
+    r = client.post("/projects", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"]["where"] == "body.name"
+    assert "unicode" in r.json()["detail"]["message"]
+    for body in (b"", b"text\n"):
+        r = client.post("/projects/bank/ingest", files={"file": ("e.csv", body, "text/csv")})
+        assert r.status_code == 422 and "no rows" in r.json()["detail"]["message"]
+    assert counts(settings) == before
+    assert client.get("/projects/bank").json()["audit_share"] == 0.05
