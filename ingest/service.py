@@ -64,7 +64,11 @@ def ingest_file(session: Session, project: Project, path: str | Path, *,
                               where="split")
     path = Path(path)
     source = source_name or str(path)
-    rows = list(read_rows(path, fmt))  # parse fully first: a broken file writes nothing
+    try:
+        rows = list(read_rows(path, fmt))  # parse fully first: a broken file writes nothing
+    except ValidationError as exc:  # name the file as the caller knows it, not a temp path
+        raise ValidationError(exc.message.replace(str(path), source),
+                              where=(exc.where or "").replace(str(path), source)) from None
     labels = set(project.labels)
     report = IngestReport(None, source, n_rows=len(rows))
     clean: list[CleanRow] = []

@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -48,6 +49,24 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment in UTC. PostgreSQL keeps the zone; SQLite does not, so a value read back
+    there is naive: it gets UTC attached, and every datetime the code sees is aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
 def enum_type(enum: type[Any], length: int = 20) -> Enum:
     """A closed vocabulary stored by value as a short string (no database enum type, so a
     new member needs no migration), refused on write when unknown."""
@@ -65,7 +84,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(enum_type(Role), default=Role.ANNOTATOR)
     password_hash: Mapped[str | None] = mapped_column(String(300), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Membership(Base):
@@ -78,7 +97,7 @@ class Membership(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(enum_type(Role))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApiToken(Base):
@@ -90,10 +109,10 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(),
                                                           nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuditEvent(Base):
@@ -102,7 +121,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[AuditAction] = mapped_column(enum_type(AuditAction))
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), nullable=True,
@@ -145,7 +164,7 @@ class Project(Base):
         ForeignKey("model_versions.id", use_alter=True, name="fk_projects_active_model"),
         nullable=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class IngestBatch(Base):
@@ -164,7 +183,7 @@ class IngestBatch(Base):
     n_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     n_rejected: Mapped[int] = mapped_column(Integer, default=0)
     rejections: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Item(Base):
@@ -186,7 +205,7 @@ class Item(Base):
     # A label that arrived with the row (an evaluation set, or labels imported from elsewhere).
     given_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Annotator(Base):
@@ -202,10 +221,10 @@ class Annotator(Base):
     status: Mapped[AnnotatorStatus] = mapped_column(enum_type(AnnotatorStatus),
                                                     default=AnnotatorStatus.ACTIVE)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    active_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    active_since: Mapped[datetime | None] = mapped_column(UTCDateTime(),
                                                           nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Embedding(Base):
@@ -219,7 +238,7 @@ class Embedding(Base):
     encoder: Mapped[str] = mapped_column(String(300))
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ModelVersion(Base):
@@ -241,7 +260,7 @@ class ModelVersion(Base):
         ForeignKey("dataset_versions.id"), nullable=True
     )
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Prediction(Base):
@@ -254,7 +273,7 @@ class Prediction(Base):
     label: Mapped[str] = mapped_column(String(200))
     confidence: Mapped[float] = mapped_column(Float)
     probs: Mapped[list[Any]] = mapped_column(JSON)  # in project.labels order
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Batch(Base):
@@ -275,8 +294,8 @@ class Batch(Base):
     n_auto_accepted: Mapped[int] = mapped_column(Integer, default=0)
     qa: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     gate_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     tasks: Mapped[list[Task]] = relationship(back_populates="batch")
 
@@ -309,8 +328,8 @@ class Assignment(Base):
     status: Mapped[AssignmentStatus] = mapped_column(enum_type(AssignmentStatus),
                                                      default=AssignmentStatus.OPEN)
     # created_at is when the task was assigned; submitted_at when it was answered
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     task: Mapped[Task] = relationship(back_populates="assignments")
 
@@ -334,8 +353,8 @@ class Annotation(Base):
     seconds_spent: Mapped[float | None] = mapped_column(Float, nullable=True)
     accepted_prelabel: Mapped[bool] = mapped_column(Boolean)
     guideline_version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class LabelEvent(Base):
@@ -347,7 +366,7 @@ class LabelEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     by: Mapped[str] = mapped_column(String(200))  # a user, or "model:<id>" for auto-accept
     reason: Mapped[LabelReason] = mapped_column(enum_type(LabelReason))
     from_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -384,7 +403,7 @@ class FinalLabel(Base):
         ForeignKey("model_versions.id"), nullable=True
     )
     guideline_version: Mapped[int] = mapped_column(Integer, default=1)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class DatasetVersion(Base):
@@ -403,7 +422,7 @@ class DatasetVersion(Base):
     batch_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"),
                                                   nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class DatasetRow(Base):
