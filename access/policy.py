@@ -45,10 +45,6 @@ def _a(role: Role) -> str:
     return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
 
 
-def allows(role: Role | None, action: Action) -> bool:
-    return role is not None and role in ALLOWED[action]
-
-
 def authorize(session: Session, user: User, project: Project, action: Action) -> Role:
     """The user's role in ``project`` if it allows ``action``; else 404 for a non-member,
     403 for a member."""

@@ -68,10 +68,6 @@ def record_labels(session: Session, changes: list[NewLabel]) -> int:
     return len(rows)
 
 
-def record_label(session: Session, change: NewLabel) -> None:
-    record_labels(session, [change])
-
-
 def label_history(session: Session, item_id: int) -> list[LabelEvent]:
     """Every change to the item's label, oldest first."""
     return list(session.scalars(select(LabelEvent).where(LabelEvent.item_id == item_id)

@@ -386,7 +386,7 @@ class LabelEvent(Base):
 
 class FinalLabel(Base):
     """An item's current label: a read-only view over ``label_events`` (the newest event of
-    each item whose ``to_label`` is set). Write labels with ``store.labels.record_label``."""
+    each item whose ``to_label`` is set). Write labels with ``store.labels.record_labels``."""
 
     __tablename__ = "final_labels"
     __table_args__ = {"info": {"is_view": True}}
