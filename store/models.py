@@ -385,8 +385,9 @@ class LabelEvent(Base):
 
 
 class FinalLabel(Base):
-    """An item's current label: a read-only view over ``label_events`` (the newest event of
-    each item whose ``to_label`` is set). Write labels with ``store.labels.record_labels``."""
+    """An item's current label: a read-only view over ``label_events`` (each item's newest
+    event, unless that event sent it back to unlabeled). Write labels with
+    ``store.labels.record_labels``."""
 
     __tablename__ = "final_labels"
     __table_args__ = {"info": {"is_view": True}}
