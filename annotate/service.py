@@ -96,7 +96,9 @@ def next_tasks(session: Session, project: Project, annotator: str, limit: int = 
     ``ConflictError``.
 
     Under concurrency the task rows are the lock: PostgreSQL claims candidates with
-    ``SELECT ... FOR UPDATE SKIP LOCKED`` and counts holders again under the lock; SQLite
+    ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED`` (the weaker row lock, so inserting an
+    answer that refers to a locked task does not wait) and counts holders again under the
+    lock; SQLite
     runs each hand-out as one short write transaction (``BEGIN IMMEDIATE``).
     """
     annotator = _check_annotator(annotator)
@@ -144,7 +146,7 @@ def _claim(session: Session, project: Project, annotator: str, room: int,
             Batch.project_id == project.id, Batch.status == BatchStatus.OPEN,
             Task.status == TaskStatus.OPEN, Task.id.not_in(taken), n_held < Task.required)
         .order_by(Task.batch_id, Task.score.desc()).limit(room)
-        .with_for_update(skip_locked=True, of=Task)))
+        .with_for_update(skip_locked=True, of=Task, key_share=True)))
     if session.get_bind().dialect.name == "sqlite" or not candidates:
         return candidates  # one writer at a time: what was counted still holds
     # Locked now: no one else can add a holder, so a fresh count is the truth.
@@ -302,7 +304,8 @@ def submit(session: Session, task_id: int, annotator: str, label: str | None = N
         if earlier is not None:
             return _replay(session, earlier, task_id, answer)
     found = session.execute(select(Task, Item.split).join(Item, Item.id == Task.item_id)
-                            .where(Task.id == task_id).with_for_update(of=Task)).first()
+                            .where(Task.id == task_id)
+                            .with_for_update(of=Task, key_share=True)).first()
     task, split = found if found is not None else (None, None)
     if task is None or (project is not None and task.batch.project_id != project.id):
         raise NotFoundError(f"no task {task_id}", where="task_id")

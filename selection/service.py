@@ -80,7 +80,8 @@ def lock_project(session: Session, project: Project) -> None:
     """Hold the project's row until this unit of work ends: a second next-batch of the same
     project waits here, then sees the first one's tasks (so no item lands in two open
     batches). SQLite's write transactions already run one at a time."""
-    session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
+    session.execute(select(Project.id).where(Project.id == project.id)
+                    .with_for_update(key_share=True))
 
 
 def next_batch(session: Session, project: Project, settings: Settings, *, size: int,
