@@ -72,27 +72,33 @@ class Caller:
     via_cookie: bool
 
 
-def get_caller(request: Request, settings: SettingsDep,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-               ) -> Caller:
-    """The authenticated caller: a bearer token, else the login cookie (with CSRF check).
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
-    Checked in a read-only unit of work of its own: a first check of a token runs Argon2
-    (about 0.1 s), which must not hold SQLite's write lock while it does."""
+
+def _caller(session: Session, request: Request, credentials: HTTPAuthorizationCredentials | None,
+            ) -> Caller:
     cookie = request.scope.get("session") or {}
     plain = credentials.credentials if credentials is not None else (
         cookie.get("token") if isinstance(cookie, dict) else None)
     if not plain:
         raise AuthenticationError("sign in: send Authorization: Bearer <token>",
                                   where="Authorization")
-    with open_session(settings.db_url, read_only=True) as session:
-        user, token = authenticate(session, plain)
+    user, token = authenticate(session, plain)
     if credentials is None and request.method not in SAFE_METHODS:
         sent = request.headers.get("x-csrf-token", "")
         if not hmac.compare_digest(sent, str(cookie.get("csrf", ""))):
             raise PermissionDeniedError("missing or wrong X-CSRF-Token for a cookie session",
                                         where="X-CSRF-Token")
     return Caller(user, token, via_cookie=credentials is None)
+
+
+def get_caller(request: Request, settings: SettingsDep, credentials: Credentials) -> Caller:
+    """The authenticated caller: a bearer token, else the login cookie (with CSRF check).
+
+    Checked in a read-only unit of work of its own: a first check of a token runs Argon2,
+    which must not hold SQLite's write lock while it does."""
+    with open_session(settings.db_url, read_only=True) as session:
+        return _caller(session, request, credentials)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -124,13 +130,15 @@ def require(action: Action):  # noqa: ANN201 - a FastAPI dependency
     """A dependency: the caller, the project named in the path, and a role that allows
     ``action`` (404 for a non-member, 403 for a member without the role).
 
-    The check reads in a unit of work of its own. Dependencies run in other worker
-    threads than the handler; were this one to take SQLite's write lock, a request could
-    hold it while waiting for a free thread that requests waiting on the lock hold."""
+    The caller and the check are read in one unit of work of their own. Dependencies run
+    in other worker threads than the handler; were this one to take SQLite's write lock,
+    a request could hold it while waiting for a free thread that requests waiting on the
+    lock hold."""
 
-    def dependency(project: ProjectRef, settings: SettingsDep, session: SessionDep,
-                   caller: CallerDep) -> Access:
-        with open_session(settings.db_url, read_only=True) as check:
+    def dependency(project: ProjectRef, request: Request, settings: SettingsDep,
+                   credentials: Credentials, session: SessionDep) -> Access:
+        with open_session(settings.db_url, read_only=True) as check:  # who, then may they
+            caller = _caller(check, request, credentials)
             proj = get_project(check, project)
             role = authorize(check, caller.user, proj, action)
             project_id = proj.id
