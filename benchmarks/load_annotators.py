@@ -262,7 +262,8 @@ def main() -> int:
                              f"{os.cpu_count()} cores",
     }
     RESULTS.mkdir(exist_ok=True)
-    tag = "" if args.think_s > 0 else "_flat_out"
+    tag = ("" if args.think_s > 0 else "_flat_out") + \
+        (f"_{args.workers}_workers" if args.workers > 1 else "")
     (RESULTS / f"load_annotators_{args.db}{tag}.json").write_text(json.dumps(result, indent=2))
     print(f"{args.db}: {args.annotators} annotators (think {args.think_s} s), "
           f"{result['seconds']} s, "
