@@ -6,6 +6,8 @@ Both return probabilities over the project's labels in the project's order, shap
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,11 @@ def label_prompt(label: str, description: str | None) -> str:
     """The text a zero-shot prototype is built from: the label's words and its description."""
     words = label.replace("_", " ").replace("-", " ")
     return f"{words}: {description}" if description else words
+
+
+# Where heads pickled by labelloop 0.1 (stages as top-level packages) find their classes now.
+LEGACY_MODULES = {"prelabel": "labelloop.prelabel", "prelabel.heads": "labelloop.prelabel.heads",
+                  "prelabel.smoothing": "labelloop.prelabel.smoothing"}
 
 
 @dataclass
@@ -151,6 +158,10 @@ class ClassifierHead:
 
     @staticmethod
     def load(path: str | Path) -> ClassifierHead:
+        """A stored head; one pickled before the stages moved under ``labelloop`` (module
+        names ``prelabel.heads``, ``prelabel.smoothing``) loads too."""
+        for old, new in LEGACY_MODULES.items():  # the old names are these modules now
+            sys.modules[old] = importlib.import_module(new)
         head = joblib.load(path)
         if not isinstance(head, ClassifierHead):
             raise TypeError(f"{path} does not hold a ClassifierHead")

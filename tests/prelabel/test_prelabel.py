@@ -106,3 +106,29 @@ def test_onnx_runtime_matches_torch_and_is_refused_past_the_bar():
 def test_unknown_runtime_is_a_validation_error():
     with pytest.raises(ValidationError, match="unknown encoder runtime 'tensorrt'"):
         load_encoder(runtime="tensorrt")
+
+
+def test_a_head_pickled_under_the_old_module_names_still_loads(tmp_path, banking):
+    """Heads stored before the stages moved under ``labelloop`` name ``prelabel.heads``."""
+    import sys
+
+    from labelloop.prelabel import heads
+    from labelloop.prelabel.heads import ClassifierHead
+
+    X, y, _ = banking  # noqa: N806
+    head = ClassifierHead.fit([str(c) for c in range(10)], X, [str(v) for v in y])
+    path = tmp_path / "old.joblib"
+    saved = sys.modules.get("prelabel.heads")
+    sys.modules["prelabel.heads"] = heads  # write it as the old code did
+    ClassifierHead.__module__ = "prelabel.heads"
+    try:
+        head.save(path)
+    finally:
+        ClassifierHead.__module__ = "labelloop.prelabel.heads"
+        del sys.modules["prelabel.heads"]
+        if saved is not None:
+            sys.modules["prelabel.heads"] = saved
+    assert b"prelabel.heads" in path.read_bytes() and b"labelloop.prelabel.heads" not in \
+        path.read_bytes()
+    loaded = ClassifierHead.load(path)
+    assert np.allclose(loaded.predict_proba(X[:5]), head.predict_proba(X[:5]))
