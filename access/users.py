@@ -11,6 +11,7 @@ one check per core at a time; revocation is read from the database on every requ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -35,6 +36,11 @@ from labelloop.store.models import ApiToken, Membership, Project, User, utcnow
 _hasher = PasswordHash.recommended()  # passwords
 _token_hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1),))
 _checks = threading.BoundedSemaphore(os.cpu_count() or 2)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("not a password anyone has")
 _TOKEN = re.compile(r"^ll_([0-9]{1,18})_([A-Za-z0-9_-]{20,100})$")
 _verified: dict[str, int] = {}  # sha256(token) -> token id, for tokens this process checked
 _verified_lock = threading.Lock()
@@ -123,11 +129,10 @@ def authenticate(session: Session, plain: str) -> tuple[User, ApiToken]:
 def login(session: Session, name: str, password: str) -> tuple[User, ApiToken, str]:
     """Check a password; a new token for the session that follows."""
     user = session.scalar(select(User).where(User.name == name))
-    if user is None or not user.password_hash or not user.active:
-        raise AuthenticationError("wrong name or password", where="body")
-    with _checks:
-        good = _hasher.verify(password, user.password_hash)
-    if not good:
+    known = user is not None and bool(user.password_hash) and user.active
+    with _checks:  # as slow for an unknown name: the time taken does not tell names apart
+        good = _hasher.verify(password, user.password_hash if known else _dummy_hash())  # type: ignore[union-attr]
+    if not (known and good):
         raise AuthenticationError("wrong name or password", where="body")
     token, plain = create_token(session, user, "login")
     return user, token, plain
