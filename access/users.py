@@ -37,20 +37,21 @@ _hasher = PasswordHash.recommended()  # passwords
 _token_hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1),))
 _checks = threading.BoundedSemaphore(os.cpu_count() or 2)
 
-
-@functools.cache
-def _dummy_hash() -> str:
-    return _hasher.hash("not a password anyone has")
 _TOKEN = re.compile(r"^ll_([0-9]{1,18})_([A-Za-z0-9_-]{20,100})$")
 _verified: dict[str, int] = {}  # sha256(token) -> token id, for tokens this process checked
 _verified_lock = threading.Lock()
 BOOTSTRAP_ADMIN = "admin"
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("not a password anyone has")
+
+
 def create_user(session: Session, name: str, role: Role | str = Role.ANNOTATOR,
                 password: str | None = None) -> User:
     name = check_name(name, "name")
-    role = Role(role) if role in set(Role) else _bad_role(role)
+    role = _role(role)
     if session.scalar(select(User).where(User.name == name)) is not None:
         raise ConflictError(f"user {name!r} already exists", where="name")
     user = User(name=name, role=role,
@@ -60,7 +61,9 @@ def create_user(session: Session, name: str, role: Role | str = Role.ANNOTATOR,
     return user
 
 
-def _bad_role(role: object) -> Role:
+def _role(role: object) -> Role:
+    if role in set(Role):
+        return Role(role)
     raise ValidationError(f"role must be one of {[r.value for r in Role]}", where="role")
 
 
@@ -152,7 +155,7 @@ def bootstrap_admin(session: Session) -> User:
 
 def add_member(session: Session, project: Project, user: User, role: Role | str) -> Membership:
     """Give ``user`` a role in ``project`` (or change it)."""
-    role = Role(role) if role in set(Role) else _bad_role(role)
+    role = _role(role)
     row = session.scalar(select(Membership).where(Membership.project_id == project.id,
                                                   Membership.user_id == user.id))
     if row is None:

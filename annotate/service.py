@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from labelloop.core.enums import AnswerStatus, AssignmentStatus, BatchStatus, TaskStatus
@@ -58,13 +58,18 @@ def _check_annotator(annotator: str) -> str:
     return check_name(annotator or "", "annotator")
 
 
-def _holders(task_ids: Any, cutoff: datetime) -> Any:
-    """Assignments that hold a place on a task: answered, or handed out since ``cutoff``
-    (older open ones belong to someone who went away, and no longer count)."""
-    return select(func.count(Assignment.id)).where(
-        Assignment.task_id == task_ids,
-        or_(Assignment.status == AssignmentStatus.SUBMITTED,
-            and_(Assignment.status == AssignmentStatus.OPEN, Assignment.created_at >= cutoff)))
+def _holding(cutoff: datetime) -> Any:
+    """An assignment that holds a place on its task: answered, or handed out since
+    ``cutoff`` (older open ones belong to someone who went away, and no longer count)."""
+    return or_(Assignment.status == AssignmentStatus.SUBMITTED,
+               and_(Assignment.status == AssignmentStatus.OPEN,
+                    Assignment.created_at >= cutoff))
+
+
+def _holders(task_id: Any, cutoff: datetime) -> Any:
+    """How many assignments hold a place on ``task_id`` (a value or a correlated column)."""
+    return select(func.count(Assignment.id)).where(Assignment.task_id == task_id,
+                                                   _holding(cutoff))
 
 
 def release_stale(session: Session, project: Project, cutoff: datetime) -> int:
@@ -76,11 +81,11 @@ def release_stale(session: Session, project: Project, cutoff: datetime) -> int:
         .where(Batch.project_id == project.id, Batch.status == BatchStatus.OPEN,
                Assignment.status == AssignmentStatus.OPEN, Assignment.created_at < cutoff)
     ).all()
-    for _, task_id, annotator in stale:
-        session.execute(delete(Annotation).where(
-            Annotation.task_id == task_id, Annotation.annotator == annotator,
-            Annotation.status == AnswerStatus.DRAFT))
     if stale:
+        session.execute(delete(Annotation).where(
+            Annotation.status == AnswerStatus.DRAFT,
+            tuple_(Annotation.task_id, Annotation.annotator).in_(
+                [(task_id, annotator) for _, task_id, annotator in stale])))
         session.execute(delete(Assignment).where(Assignment.id.in_([r[0] for r in stale])))
     return len(stale)
 
@@ -98,8 +103,7 @@ def next_tasks(session: Session, project: Project, annotator: str, limit: int = 
     Under concurrency the task rows are the lock: PostgreSQL claims candidates with
     ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED`` (the weaker row lock, so inserting an
     answer that refers to a locked task does not wait) and counts holders again under the
-    lock; SQLite
-    runs each hand-out as one short write transaction (``BEGIN IMMEDIATE``).
+    lock; SQLite runs each hand-out as one short write transaction (``BEGIN IMMEDIATE``).
     """
     annotator = _check_annotator(annotator)
     if limit < 1:
@@ -152,11 +156,8 @@ def _claim(session: Session, project: Project, annotator: str, room: int,
     # Locked now: no one else can add a holder, so a fresh count is the truth.
     held = dict(session.execute(
         select(Assignment.task_id, func.count(Assignment.id))
-        .where(Assignment.task_id.in_([t.id for t in candidates]),
-               or_(Assignment.status == AssignmentStatus.SUBMITTED,
-                   and_(Assignment.status == AssignmentStatus.OPEN,
-                        Assignment.created_at >= cutoff)))
-        .group_by(Assignment.task_id)).tuples().all())
+        .where(Assignment.task_id.in_([t.id for t in candidates]), _holding(cutoff))
+        .group_by(Assignment.task_id)).all())
     return [t for t in candidates if held.get(t.id, 0) < t.required]
 
 

@@ -1,7 +1,7 @@
 """Request-scoped dependencies: settings, the unit of work, who is asking and what they may do.
 
-The unit of work ends (commits) *before* the response is sent (``scope="function"``): a 2xx
-means the change is on disk. Callers prove who they are with ``Authorization: Bearer``; a
+The unit of work commits *before* the response is sent (``api.routing.UnitOfWorkRoute``):
+a 2xx means the change is on disk. Callers prove who they are with ``Authorization: Bearer``; a
 browser page may instead carry the signed session cookie set at login, and then every
 unsafe request must echo the session's CSRF token in ``X-CSRF-Token``.
 """
@@ -69,7 +69,6 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 class Caller:
     user: User
     token: ApiToken
-    via_cookie: bool
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -89,7 +88,7 @@ def _caller(session: Session, request: Request, credentials: HTTPAuthorizationCr
         if not hmac.compare_digest(sent, str(cookie.get("csrf", ""))):
             raise PermissionDeniedError("missing or wrong X-CSRF-Token for a cookie session",
                                         where="X-CSRF-Token")
-    return Caller(user, token, via_cookie=credentials is None)
+    return Caller(user, token)
 
 
 def get_caller(request: Request, settings: SettingsDep, credentials: Credentials) -> Caller:

@@ -199,22 +199,21 @@ def resolve_batch(session: Session, batch: Batch, reviewer: str,
         if label not in project.labels:
             raise ValidationError(f"unknown label {label!r}", where=f"corrections[{item_id}]")
         final = session.get(FinalLabel, item_id)
-        if item_id in held:
-            changes.append(NewLabel(item_id, label, by=reviewer,
-                                    reason=LabelReason.ADJUDICATION,
-                                    origin=LabelOrigin.REVIEWED, batch_id=batch.id,
-                                    annotators=[reviewer], model_version_id=batch.model_version_id,
-                                    guideline_version=project.guideline_version, note=note))
-            continue
-        if final is None or final.batch_id != batch.id:
+        if item_id in held:  # no label yet: the reviewer's is the first
+            carried: dict[str, Any] = {"annotators": [reviewer],
+                                       "model_version_id": batch.model_version_id,
+                                       "guideline_version": project.guideline_version}
+        elif final is None or final.batch_id != batch.id:
             raise ValidationError(f"item {item_id} is not labeled in batch {batch.id}",
                                   where=f"corrections[{item_id}]")
+        else:
+            carried = {"annotators": [*final.annotators, reviewer],
+                       "agreement": final.agreement, "posterior": final.posterior,
+                       "model_version_id": final.model_version_id,
+                       "guideline_version": final.guideline_version}
         changes.append(NewLabel(item_id, label, by=reviewer, reason=LabelReason.ADJUDICATION,
-                                origin=LabelOrigin.REVIEWED, batch_id=batch.id,
-                                annotators=[*final.annotators, reviewer],
-                                agreement=final.agreement, posterior=final.posterior,
-                                model_version_id=final.model_version_id,
-                                guideline_version=final.guideline_version, note=note))
+                                origin=LabelOrigin.REVIEWED, batch_id=batch.id, note=note,
+                                **carried))
     record_labels(session, changes)
     still = sorted(held - set(corrections or {}))
     if batch.status == "flagged":

@@ -26,6 +26,7 @@ READ_ONLY = "labelloop_read_only"  # execution option: a unit of work that never
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
+_factories: dict[tuple[str, bool], sessionmaker[Session]] = {}
 
 
 def is_table(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
@@ -117,13 +118,20 @@ def dispose_engines(url: str | None = None) -> None:
     with _lock:
         for key in [k for k in _engines if url is None or k == url]:
             _engines.pop(key).dispose()
+        for key in [k for k in _factories if url is None or k[0] == url]:
+            del _factories[key]
 
 
 def session_factory(url: str, *, read_only: bool = False) -> sessionmaker[Session]:
-    engine = get_engine(url)
-    if read_only:
-        engine = engine.execution_options(**{READ_ONLY: True})
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """The one session factory per URL (and per kind: read-only units begin deferred)."""
+    factory = _factories.get((url, read_only))
+    if factory is None:
+        engine = get_engine(url)
+        if read_only:
+            engine = engine.execution_options(**{READ_ONLY: True})
+        factory = _factories.setdefault((url, read_only),
+                                        sessionmaker(bind=engine, expire_on_commit=False))
+    return factory
 
 
 @contextmanager

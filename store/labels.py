@@ -42,7 +42,7 @@ def current_labels(session: Session, item_ids: list[int]) -> dict[int, str]:
     for start in range(0, len(item_ids), CHUNK):
         chunk = item_ids[start:start + CHUNK]
         out.update(session.execute(select(FinalLabel.item_id, FinalLabel.label)
-                                   .where(FinalLabel.item_id.in_(chunk))).tuples().all())
+                                   .where(FinalLabel.item_id.in_(chunk))).all())
     return out
 
 
