@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from labelloop.access.users import role_in
+from labelloop.access.projects import project_named
 from labelloop.core.enums import Role
 from labelloop.core.errors import NotFoundError, PermissionDeniedError
 from labelloop.core.names import shorten
-from labelloop.store.models import Project, User
+from labelloop.store.models import Membership, Project, User
 
 
 class Action(StrEnum):
@@ -45,15 +46,27 @@ def _a(role: Role) -> str:
     return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
 
 
-def authorize(session: Session, user: User, project: Project, action: Action) -> Role:
-    """The user's role in ``project`` if it allows ``action``; else 404 for a non-member,
-    403 for a member."""
-    role = role_in(session, user, project)
+def authorize(session: Session, user: User, ref: int | str, action: Action,
+                 ) -> tuple[Project, Role]:
+    """The project ``ref`` (id or name) names and the user's role there, if it allows
+    ``action``; else 404 for a non-member, 403 for a member. One query: every request asks."""
+    found = session.execute(
+        select(Project, Membership.role).where(project_named(ref))
+        .outerjoin(Membership, and_(Membership.project_id == Project.id,
+                                    Membership.user_id == user.id))).first()
+    if found is None:
+        raise NotFoundError(f"no project {shorten(ref)!r}", where="project")
+    project, member_role = found
+    role = Role.ADMIN if user.role == Role.ADMIN else member_role
+    return project, _allowed(role, project.name, action)
+
+
+def _allowed(role: Role | None, project_name: str, action: Action) -> Role:
     if role is None:
-        raise NotFoundError(f"no project {shorten(project.name)!r}", where="project")
+        raise NotFoundError(f"no project {shorten(project_name)!r}", where="project")
     if role not in ALLOWED[action]:
         raise PermissionDeniedError(f"{_a(role)} may not {action.value} in project "
-                                    f"{shorten(project.name)!r}", where="project")
+                                    f"{shorten(project_name)!r}", where="project")
     return role
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
@@ -86,15 +86,18 @@ def update_project(session: Session, project: Project, **knobs: Any) -> Project:
     return project
 
 
-def get_project(session: Session, ref: int | str) -> Project:
-    """A project by id or by name."""
+def project_named(ref: int | str) -> ColumnElement[bool]:
+    """The condition that picks the project ``ref`` names: an id (digits) or a name."""
     if isinstance(ref, str) and ref.isascii() and ref.isdigit() and len(ref) <= 18:
         ref = int(ref)
     if isinstance(ref, int):
-        project = session.get(Project, ref) if 0 < ref < 2**63 else None
-    else:
-        project = session.scalar(select(Project).where(Project.name == check_text(ref,
-                                                                                 "project")))
+        return Project.id == ref if 0 < ref < 2**63 else false()
+    return Project.name == check_text(ref, "project")
+
+
+def get_project(session: Session, ref: int | str) -> Project:
+    """A project by id or by name."""
+    project = session.scalar(select(Project).where(project_named(ref)))
     if project is None:
         raise NotFoundError(f"no project {shorten(ref)!r}", where="project")
     return project

@@ -173,11 +173,3 @@ def remove_member(session: Session, project: Project, user: User) -> None:
         raise NotFoundError(f"{user.name!r} is not a member of {project.name!r}", where="user")
     session.delete(row)
     session.flush()
-
-
-def role_in(session: Session, user: User, project: Project) -> Role | None:
-    """The user's role in the project (admins hold admin everywhere); None: not a member."""
-    if user.role == Role.ADMIN:
-        return Role.ADMIN
-    return session.scalar(select(Membership.role).where(Membership.project_id == project.id,
-                                                        Membership.user_id == user.id))

@@ -344,9 +344,11 @@ def submit(session: Session, task_id: int, annotator: str, label: str | None = N
     elif answer.status == AnswerStatus.SKIPPED:
         assignment.status = AssignmentStatus.SKIPPED  # the place goes to someone else
     session.flush()
-    if answer.status == AnswerStatus.SUBMITTED:
-        _close_task_if_answered(session, project, task, answer.label)
-    return Submission(annotation, project, batch, batch_complete=is_complete(session, batch),
+    closed = (answer.status == AnswerStatus.SUBMITTED
+              and _close_task_if_answered(session, project, task, answer.label))
+    # only the answer that closes a task can complete its batch
+    return Submission(annotation, project, batch,
+                      batch_complete=closed and is_complete(session, batch),
                       gold=split == GOLD_SPLIT and answer.status == AnswerStatus.SUBMITTED)
 
 
@@ -403,7 +405,9 @@ def _replay(session: Session, earlier: Annotation, task_id: int, answer: Answer,
 
 
 def _close_task_if_answered(session: Session, project: Project, task: Task,
-                            label: str | None) -> None:
+                            label: str | None) -> bool:
+    """Close ``task`` once it has its answers (asking for more first on a disputed audit or
+    safety-critical task); True if it closed."""
     answers = list(session.scalars(select(Annotation.label).where(
         Annotation.task_id == task.id, Annotation.status == AnswerStatus.SUBMITTED)))
     disputed_critical = len(set(answers)) > 1 and bool(set(answers) & set(
@@ -413,10 +417,11 @@ def _close_task_if_answered(session: Session, project: Project, task: Task,
             or disputed_critical):  # a safety-critical disagreement asks one more person
         task.required = max(task.required, min(ADJUDICATION_VOTES,
                                                _n_annotators(session, project)))
-    n_done = len(answers)
-    if n_done >= task.required:
-        task.status = TaskStatus.DONE
-        session.flush()
+    if len(answers) < task.required:
+        return False
+    task.status = TaskStatus.DONE
+    session.flush()
+    return True
 
 
 def _n_annotators(session: Session, project: Project) -> int:

@@ -19,7 +19,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from labelloop.access.policy import Action, authorize, authorize_global
-from labelloop.access.projects import get_project
 from labelloop.access.users import authenticate
 from labelloop.core.enums import Role
 from labelloop.core.errors import AuthenticationError, PermissionDeniedError
@@ -138,10 +137,8 @@ def require(action: Action):  # noqa: ANN201 - a FastAPI dependency
                    credentials: Credentials, session: SessionDep) -> Access:
         with open_session(settings.db_url, read_only=True) as check:  # who, then may they
             caller = _caller(check, request, credentials)
-            proj = get_project(check, project)
-            role = authorize(check, caller.user, proj, action)
-            project_id = proj.id
-        return Access(caller.user, project_id, role, session)
+            proj, role = authorize(check, caller.user, project, action)
+        return Access(caller.user, proj.id, role, session)
 
     dependency.action = action  # type: ignore[attr-defined]  # read by the role-matrix test
     return Depends(dependency)

@@ -2,7 +2,8 @@
 
 A real server (``labelloop serve``, uvicorn) runs in a child process over a fresh database
 holding one open batch of ``--tasks`` tasks that each need ``--overlap`` answers. Each
-simulated annotator loops: ask for tasks (POST /tasks/next), answer each one (with an
+simulated annotator signs in (GET /users/me: the one Argon2 check of their token, timed on
+its own), then loops: ask for tasks (POST /tasks/next), answer each one (with an
 Idempotency-Key), until the time is up or no task is left. Afterwards the database is read
 back and checked:
 
@@ -13,7 +14,7 @@ back and checked:
 
 Each annotator spends a random time on a task before answering (``--think-s``, mean 1 s:
 fast for a person); ``--think-s 0`` drives the server flat out, to find its capacity.
-Prints p50/p95/p99 of next-task and submit and the answers per second, and writes
+Prints p50/p95/p99 of sign-in, next-task and submit and the answers per second, and writes
 benchmarks/results/load_annotators_<db>[_flat_out].json.
 
     python benchmarks/load_annotators.py --db sqlite   [--annotators 50 --seconds 30]
@@ -87,6 +88,7 @@ def make_world(url: str, n_tasks: int, overlap: int, n_annotators: int) -> list[
 
 class Tally:
     def __init__(self) -> None:
+        self.sign_in_ms: list[float] = []
         self.next_ms: list[float] = []
         self.submit_ms: list[float] = []
         self.status: Counter[int] = Counter()
@@ -107,6 +109,12 @@ async def _annotate(client: httpx.AsyncClient, token: str, name: str, deadline: 
                     tally: Tally, rng: random.Random, think_s: float) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     await asyncio.sleep(rng.uniform(0.0, 2 * think_s))  # people do not all start at once
+    # Signing in: the server checks the token's Argon2 hash once, then knows it. Timed on
+    # its own: a person signs in once a day, then fetches and answers all day.
+    t0 = time.perf_counter()
+    r = await client.get("/users/me", headers=headers)
+    tally.sign_in_ms.append((time.perf_counter() - t0) * 1000)
+    tally.status[r.status_code] += 1
     while time.time() < deadline:
         sent = time.time()
         t0 = time.perf_counter()
@@ -255,6 +263,7 @@ def main() -> int:
         "tasks": args.tasks, "overlap": args.overlap, "think_s": args.think_s,
         "workers": args.workers,
         "answers_per_second": round(len(tally.acked) / wall, 1),
+        "sign_in_ms": pct(tally.sign_in_ms),
         "next_task_ms": pct(tally.next_ms), "submit_ms": pct(tally.submit_ms),
         "status": {str(k): v for k, v in sorted(tally.status.items())}, "n_5xx": n_5xx,
         "n_transport_errors": n_transport,
@@ -268,7 +277,7 @@ def main() -> int:
     print(f"{args.db}: {args.annotators} annotators (think {args.think_s} s), "
           f"{result['seconds']} s, "
           f"{result['answers_per_second']} answers/s")
-    for name in ("next_task_ms", "submit_ms"):
+    for name in ("sign_in_ms", "next_task_ms", "submit_ms"):
         p = result[name]
         print(f"  {name:13s} p50 {p['p50']:7.1f}  p95 {p['p95']:7.1f}  p99 {p['p99']:7.1f}  "
               f"(n={p['n']})")

@@ -123,15 +123,29 @@ def dispose_engines(url: str | None = None) -> None:
 
 
 def session_factory(url: str, *, read_only: bool = False) -> sessionmaker[Session]:
-    """The one session factory per URL (and per kind: read-only units begin deferred)."""
+    """The one session factory per URL, and per kind.
+
+    Read-only units of work refuse to flush. On SQLite they begin deferred (never waiting
+    for the writer); on PostgreSQL they run in autocommit, which spares the BEGIN and the
+    ROLLBACK round trips and sees what a READ COMMITTED transaction would: a fresh snapshot
+    per statement."""
     factory = _factories.get((url, read_only))
     if factory is None:
         engine = get_engine(url)
         if read_only:
-            engine = engine.execution_options(**{READ_ONLY: True})
-        factory = _factories.setdefault((url, read_only),
-                                        sessionmaker(bind=engine, expire_on_commit=False))
+            options: dict[str, object] = {READ_ONLY: True}
+            if engine.dialect.name == "postgresql":
+                options["isolation_level"] = "AUTOCOMMIT"
+            engine = engine.execution_options(**options)
+        factory = _factories.setdefault((url, read_only), sessionmaker(
+            bind=engine, expire_on_commit=False, info={READ_ONLY: read_only}))
     return factory
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_read_only_flush(session: Session, _context, _instances) -> None:  # noqa: ANN001
+    if session.info.get(READ_ONLY):
+        raise RuntimeError("a read-only unit of work (a GET, or a check) tried to write")
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from labelloop.api.deps import ManageData, ReadQuality, SessionDep, SettingsDep
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import FreezeRequest, ModelOut, TrainRequest, VersionOut
 from labelloop.core.enums import AuditAction
+from labelloop.store.db import open_session
 from labelloop.store.models import DatasetVersion, ModelVersion
 from labelloop.training.service import train_model
 from labelloop.versions.service import freeze_version, get_version, write_version
@@ -50,6 +51,7 @@ def _chunks(fh: BinaryIO) -> Iterator[bytes]:
 @router.get("/versions/{version}/export", response_class=StreamingResponse,
             responses={200: {"content": {m: {} for m in MEDIA.values()}}})
 def export(version: VersionPath, access: ManageData, session: SessionDep,
+           settings: SettingsDep,
            fmt: Annotated[str, Query(alias="format", pattern="^(jsonl|parquet)$")] = "jsonl",
            ) -> StreamingResponse:
     """Download a version as JSONL or Parquet (each row with its lineage), streamed. The
@@ -58,8 +60,9 @@ def export(version: VersionPath, access: ManageData, session: SessionDep,
     fh = tempfile.TemporaryFile()
     write_version(session, v, fmt, fh)
     fh.seek(0)
-    audit.record(session, access.user.name, AuditAction.EXPORT, project_id=access.project.id,
-                 target=f"version {v.id}", format=fmt)
+    with open_session(settings.db_url) as log:  # a GET reads only: the record has its own
+        audit.record(log, access.user.name, AuditAction.EXPORT,
+                     project_id=access.project.id, target=f"version {v.id}", format=fmt)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{access.project.name}-{v.name}")[:120]
     return StreamingResponse(_chunks(fh), media_type=MEDIA[fmt], headers={
         "Content-Disposition": f'attachment; filename="{slug}.{fmt}"'})

@@ -77,6 +77,9 @@ def test_full_round_over_http(client, team, settings, tmp_path):
     exported = client.get(f"/projects/bank/versions/{tr['name']}/export?format=jsonl")
     rows = [json.loads(line) for line in exported.text.splitlines()]
     assert len(rows) == 40
+    # a GET that hands out data still leaves its audit record, committed on its own
+    last = client.get("/projects/bank/audit", params={"limit": 1}).json()[0]
+    assert (last["action"], last["target"]) == ("export", f"version {tr['id']}")
     lineage = rows[0]["lineage"]
     assert {"source", "annotators", "guideline_version", "prelabel_model",
             "batch_id", "licence"} <= set(lineage)
