@@ -28,6 +28,7 @@ from labelloop.store.models import (
     Assignment,
     Batch,
     Item,
+    ModelVersion,
     Prediction,
     Project,
     Task,
@@ -36,6 +37,17 @@ from labelloop.store.models import (
 
 GOLD_SPLIT = "gold"
 DEFAULT_TIMEOUT_S = 1800.0  # an unanswered assignment goes back to the pool after this
+
+
+@dataclass
+class Suggestion:
+    """A model's pre-label: its answer value, score and version, and its probabilities
+    keyed by label name."""
+
+    value: dict[str, Any]
+    score: float
+    model_version: str
+    probs: dict[str, float]
 
 
 @dataclass
@@ -49,6 +61,7 @@ class TaskView:
     reason: str
     labels: list[str]
     guideline_version: int
+    suggestion: Suggestion | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -204,8 +217,8 @@ def _gold_tasks(session: Session, project: Project, annotator: str, fresh: list[
         # just after a random real task of this hand-out, or just before the next real task
         near = rng.choice(fresh) if fresh else None
         anchor = near or first
-        pred = session.scalar(select(Prediction).where(Prediction.item_id == item.id)
-                              .order_by(Prediction.id.desc()).limit(1))
+        pred = _suggested(list(session.scalars(select(Prediction).where(
+            Prediction.item_id == item.id))), anchor.batch.model_version_id)
         task = Task(batch_id=anchor.batch_id, item_id=item.id, required=1,
                     reason=_routing_reason(project, pred),
                     prelabel=pred.label if pred is not None else None,
@@ -223,7 +236,8 @@ def _routing_reason(project: Project, pred: Prediction | None) -> str:
     if pred is None:
         return LOW_CONFIDENCE
     critical = np.array([project.labels.index(c) for c in project.critical_labels], dtype=int)
-    if critical_mask(np.array([pred.probs]), critical, project.critical_plausibility)[0]:
+    probs = np.array([pred.vector(project.labels)])
+    if critical_mask(probs, critical, project.critical_plausibility)[0]:
         return SAFETY_CRITICAL
     return LOW_CONFIDENCE
 
@@ -242,12 +256,41 @@ def _stream_counts(session: Session, project: Project, annotator: str,
     return int(rows.get(True, 0)), int(rows.get(False, 0))
 
 
+def _suggested(preds: list[Prediction], model_version_id: int | None) -> Prediction | None:
+    """The prediction a task shows: its batch's model's, else the item's newest (a gold
+    task joins a batch its item was not selected into)."""
+    for pred in preds:
+        if pred.model_version_id == model_version_id:
+            return pred
+    return max(preds, key=lambda p: p.id, default=None)
+
+
 def _views(session: Session, project: Project, tasks: list[Task]) -> list[TaskView]:
-    texts = dict(session.execute(select(Item.id, Item.text).where(
-        Item.id.in_([t.item_id for t in tasks]))).all()) if tasks else {}
-    return [TaskView(t.id, t.batch_id, t.item_id, texts[t.item_id], t.prelabel,
-                     t.prelabel_confidence, t.reason, list(project.labels),
-                     project.guideline_version) for t in tasks]
+    """What an annotator sees of ``tasks``: the text, the pre-label and its suggestion."""
+    if not tasks:
+        return []
+    rows = session.execute(
+        select(Task.id, Item.text, Batch.model_version_id, Prediction, ModelVersion.name)
+        .join(Item, Item.id == Task.item_id).join(Batch, Batch.id == Task.batch_id)
+        .outerjoin(Prediction, Prediction.item_id == Task.item_id)
+        .outerjoin(ModelVersion, ModelVersion.id == Prediction.model_version_id)
+        .where(Task.id.in_([t.id for t in tasks]))).all()
+    texts, batch_model, preds, model_names = {}, {}, {}, {}
+    for task_id, text, model_version_id, pred, model_name in rows:
+        texts[task_id], batch_model[task_id] = text, model_version_id
+        if pred is not None:
+            preds.setdefault(task_id, []).append(pred)
+            model_names[pred.model_version_id] = model_name
+    views = []
+    for t in tasks:
+        pred = _suggested(preds.get(t.id, []), batch_model[t.id])
+        suggestion = None if pred is None else Suggestion(
+            {"label": pred.label}, pred.confidence, model_names[pred.model_version_id],
+            dict(pred.probs))
+        views.append(TaskView(t.id, t.batch_id, t.item_id, texts[t.id], t.prelabel,
+                              t.prelabel_confidence, t.reason, list(project.labels),
+                              project.guideline_version, suggestion))
+    return views
 
 
 # Audit and calibration answers grade the model: one annotator's slip would count as a model

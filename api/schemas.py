@@ -117,16 +117,27 @@ class BatchOut(BaseModel):
     selection_seconds: float
 
 
+class SuggestionOut(BaseModel):
+    """The model's pre-label for a task."""
+
+    value: dict[str, Any] = Field(description='The suggested answer, e.g. {"label": "refund"}')
+    score: float = Field(description="The model's calibrated confidence in it")
+    model_version: str = Field(description="The model that made it")
+    probs: dict[str, float] = Field(description="Probability of each label, by label name")
+
+
 class TaskOut(BaseModel):
     task_id: int
     batch_id: int
     item_id: int
     text: str
-    prelabel: str | None
+    prelabel: str | None = Field(description="The suggested label (suggestion.value.label)")
     prelabel_confidence: float | None
     reason: str
     labels: list[str]
     guideline_version: int
+    suggestion: SuggestionOut | None = Field(
+        default=None, description="The pre-label with its model version and probabilities")
 
 
 class SubmitRequest(BaseModel):

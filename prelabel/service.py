@@ -102,10 +102,12 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
 
 def store_predictions(session: Session, model: ModelVersion, item_ids: list[int],
                       probs: np.ndarray, labels: list[str]) -> None:
-    """Bulk insert; probabilities rounded to 5 decimals to keep rows small."""
+    """Bulk insert; probabilities keyed by label name, rounded to 5 decimals to keep rows
+    small."""
     top = probs.argmax(axis=1)
     rows = [{"item_id": item_id, "model_version_id": model.id, "label": labels[int(k)],
-             "confidence": float(p[k]), "probs": np.round(p, 5).tolist()}
+             "confidence": float(p[k]),
+             "probs": dict(zip(labels, np.round(p, 5).tolist(), strict=True))}
             for item_id, p, k in zip(item_ids, probs, top, strict=True)]
     for start in range(0, len(rows), 2000):
         session.execute(insert(Prediction), rows[start:start + 2000])
@@ -113,13 +115,14 @@ def store_predictions(session: Session, model: ModelVersion, item_ids: list[int]
 
 
 def pool_predictions(session: Session, model: ModelVersion, item_ids: list[int],
-                     n_labels: int) -> np.ndarray:
-    """Stored probabilities for ``item_ids`` in order, shape (n, n_labels); NaN rows if absent."""
-    out = np.full((len(item_ids), n_labels), np.nan, dtype=np.float32)
+                     labels: list[str]) -> np.ndarray:
+    """Stored probabilities for ``item_ids`` in order, columns in ``labels`` order (a label
+    the model did not know gets 0), shape (n, len(labels)); NaN rows if absent."""
+    out = np.full((len(item_ids), len(labels)), np.nan, dtype=np.float32)
     index = {item_id: i for i, item_id in enumerate(item_ids)}
     for start in range(0, len(item_ids), 900):
         chunk = item_ids[start:start + 900]
         for item_id, probs in session.execute(select(Prediction.item_id, Prediction.probs).where(
                 Prediction.model_version_id == model.id, Prediction.item_id.in_(chunk))):
-            out[index[item_id]] = probs
+            out[index[item_id]] = [probs.get(name, 0.0) for name in labels]
     return out

@@ -114,7 +114,7 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         raise EmptyPoolError(f"project {project.name!r} has no unlabeled pool items",
                              where="pool")
     ids = [it.id for it in items]
-    probs = pool_predictions(session, model, ids, len(project.labels))
+    probs = pool_predictions(session, model, ids, project.labels)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     policy = routing_policy(project, model, allow_auto=auto_accept)

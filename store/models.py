@@ -272,8 +272,12 @@ class Prediction(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     label: Mapped[str] = mapped_column(String(200))
     confidence: Mapped[float] = mapped_column(Float)
-    probs: Mapped[list[Any]] = mapped_column(JSON)  # in project.labels order
+    probs: Mapped[dict[str, float]] = mapped_column(JSON)  # keyed by label name
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def vector(self, labels: list[str]) -> list[float]:
+        """The probabilities in ``labels`` order (0 for a label the model did not know)."""
+        return [self.probs.get(name, 0.0) for name in labels]
 
 
 class Batch(Base):

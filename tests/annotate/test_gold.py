@@ -73,6 +73,9 @@ def test_gold_is_mixed_in_unannounced_and_scored(settings, project_name, tmp_pat
             if v.item_id in gold:
                 assert v.reason in ("safety-critical", "low-confidence")
             assert v.prelabel in LABELS and v.prelabel_confidence is not None
+            # with a suggestion from a model, shown like any other's
+            assert v.suggestion is not None and v.suggestion.value == {"label": v.prelabel}
+            assert abs(v.suggestion.score - v.prelabel_confidence) < 1e-4
         assert len({tuple(sorted(v.to_dict())) for v in views}) == 1
         positions = {i for h in handouts for i, v in enumerate(h) if v.item_id in gold}
         assert len(positions) > 2  # not always in the same slots

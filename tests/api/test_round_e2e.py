@@ -44,6 +44,13 @@ def test_full_round_over_http(client, team, settings, tmp_path):
             assert t["prelabel"] in LABELS and t["reason"] in ("safety-critical",
                                                                 "low-confidence",
                                                                 "calibration")
+            # the pre-label as a suggestion: value, score, model, probabilities by name
+            hint = t["suggestion"]
+            assert hint["value"] == {"label": t["prelabel"]}
+            assert abs(hint["score"] - t["prelabel_confidence"]) < 1e-4  # (probs: 5 places)
+            assert hint["model_version"].startswith("zero-shot/")
+            assert set(hint["probs"]) == set(LABELS)
+            assert max(hint["probs"], key=hint["probs"].get) == t["prelabel"]
             r = client.post(f"/projects/bank/tasks/{t['task_id']}/annotations",
                             json={"label": truth[content_hash(t["text"])],
                                   "seconds_spent": 3.5}, headers=me)
