@@ -13,7 +13,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from labelloop.cli_access import access_app
-from labelloop.cli_common import Home, console, local_admin, print_json, run_or_exit, settings_for
+from labelloop.cli_common import (
+    Home,
+    console,
+    err_console,
+    local_admin,
+    print_json,
+    remote,
+    run_or_exit,
+    settings_for,
+    target,
+)
 from labelloop.cli_quality import quality_app
 from labelloop.core.progress import Advance
 from labelloop.core.settings import Settings
@@ -21,6 +31,34 @@ from labelloop.store.db import open_session
 
 app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> QA -> version "
                   "-> train, on SQLite + local MLflow by default.", no_args_is_help=True)
+
+# The commands that also run against a server (--server): each has an HTTP route.
+REMOTE_COMMANDS = frozenset({"create-project", "ingest", "prelabel", "next-batch", "tasks",
+                             "submit", "qa", "freeze", "export", "train"})
+
+
+@app.callback()
+def main(ctx: typer.Context,
+         server: Annotated[str | None, typer.Option(
+             envvar="LABELLOOP_SERVER", help="A labelloop server's URL: act there, as the "
+             "user of --token, instead of on the local database")] = None,
+         token: Annotated[str | None, typer.Option(
+             envvar="LABELLOOP_TOKEN", help="API token for --server (ll_<id>_<secret>)")]
+         = None) -> None:
+    """Locally, commands act on the database under --home as the admin made at first run."""
+    target.server, target.token = server, token
+    if server and ctx.invoked_subcommand not in REMOTE_COMMANDS:
+        err_console.print(f"[red]error[/red]: {ctx.invoked_subcommand} acts on the local "
+                          "database only: leave out --server (and LABELLOOP_SERVER)",
+                          highlight=False)
+        raise typer.Exit(2)
+
+
+def _p(project: str) -> str:
+    """The project's path on the server."""
+    from labelloop.remote import part
+
+    return f"/projects/{part(project)}"
 
 
 @contextmanager
@@ -54,6 +92,17 @@ def create_project_cmd(
     crit = [s.strip() for s in critical.split(",") if s.strip()]
 
     def go() -> None:
+        if (server := remote()) is not None:
+            body = {"name": name, "labels": names, "critical_labels": crit,
+                    "overlap": overlap, "critical_overlap": critical_overlap,
+                    "confidence_threshold": confidence_threshold,
+                    "audit_share": audit_share, "calibration_share": calibration_share,
+                    "min_agreement": min_agreement, "min_kappa": min_kappa,
+                    "min_gold_accuracy": min_gold_accuracy, "max_error_rate": max_error_rate,
+                    "gold_share": gold_share, "gold_min_accuracy": gold_min_accuracy}
+            made = server.call("POST", "/projects", json=body)
+            print_json({"id": made["id"], "name": made["name"], "labels": len(made["labels"])})
+            return
         with open_session(settings_for(home).db_url) as s:
             p = create_project(s, name, names, critical_labels=crit, overlap=overlap,
                                critical_overlap=critical_overlap,
@@ -80,6 +129,11 @@ def ingest(project: str, path: Path, text_field: str = "text",
     from labelloop.ingest.service import ingest_file
 
     def go() -> None:
+        if (server := remote()) is not None:
+            print_json(server.upload(f"{_p(project)}/ingest", path, text_field=text_field,
+                                     label_field=label_field, id_field=id_field, split=split,
+                                     licence=licence))
+            return
         settings = settings_for(home)
         with open_session(settings.db_url) as s:
             rep = ingest_file(s, get_project(s, project), path, text_field=text_field,
@@ -98,6 +152,9 @@ def prelabel(project: str, home: Home = None) -> None:
     from labelloop.prelabel.service import prelabel_project
 
     def go() -> None:
+        if (server := remote()) is not None:
+            print_json(server.call("POST", f"{_p(project)}/prelabel"))
+            return
         settings = settings_for(home)
         with rich_progress() as prog, open_session(settings.db_url) as s:
             print_json(prelabel_project(s, get_project(s, project), settings,
@@ -115,6 +172,10 @@ def next_batch_cmd(project: str, size: int = 50, strategy: str = "default",
     from labelloop.selection.service import next_batch
 
     def go() -> None:
+        if (server := remote()) is not None:
+            print_json(server.call("POST", f"{_p(project)}/batches", json={
+                "size": size, "strategy": strategy, "seed": seed, "auto_accept": auto_accept}))
+            return
         settings = settings_for(home)
         with rich_progress() as prog, open_session(settings.db_url) as s:
             print_json(next_batch(s, get_project(s, project), settings, size=size,
@@ -124,15 +185,44 @@ def next_batch_cmd(project: str, size: int = 50, strategy: str = "default",
     run_or_exit(go)
 
 
+Annotator = Annotated[str | None, typer.Argument(
+    help="Who answers (with --server: the token's user, who may be left out)")]
+
+
+def _as_token_user(server: Any, annotator: str | None) -> None:
+    """Over a server one acts as the token's user: naming someone else is refused."""
+    from labelloop.core.errors import PermissionDeniedError
+
+    me = server.call("GET", "/users/me")["name"]
+    if annotator is not None and annotator != me:
+        raise PermissionDeniedError(f"the token is {me!r}'s: it cannot act as {annotator!r}",
+                                    where="annotator")
+
+
+def _named(annotator: str | None) -> str:
+    from labelloop.core.errors import ValidationError
+
+    if annotator is None:
+        raise ValidationError("name the annotator", where="annotator")
+    return annotator
+
+
 @app.command()
-def tasks(project: str, annotator: str, limit: int = 10, home: Home = None) -> None:
+def tasks(project: str, annotator: Annotator = None, limit: int = 10,
+          home: Home = None) -> None:
     """Fetch an annotator's next tasks (with pre-labels)."""
     from labelloop.access.projects import get_project
     from labelloop.annotate.service import next_tasks
 
     def go() -> None:
+        if (server := remote()) is not None:
+            _as_token_user(server, annotator)
+            views = server.call("POST", f"{_p(project)}/tasks/next", params={"limit": limit})
+            print_json([{k: v for k, v in t.items() if k != "labels"} for t in views])
+            return
+        annotator_ = _named(annotator)
         with open_session(settings_for(home).db_url) as s:
-            views = next_tasks(s, get_project(s, project), annotator, limit)
+            views = next_tasks(s, get_project(s, project), annotator_, limit)
             print_json([{k: v for k, v in t.to_dict().items() if k != "labels"} for t in views])
 
     run_or_exit(go)
@@ -140,11 +230,24 @@ def tasks(project: str, annotator: str, limit: int = 10, home: Home = None) -> N
 
 @app.command()
 def submit(task_id: int, annotator: str, label: str,
-           seconds: Annotated[float | None, typer.Option()] = None, home: Home = None) -> None:
+           seconds: Annotated[float | None, typer.Option()] = None,
+           project: Annotated[str | None, typer.Option(
+               help="The task's project (needed with --server)")] = None,
+           home: Home = None) -> None:
     """Submit an annotation (accept or correct the pre-label)."""
+    from labelloop.core.errors import ValidationError
     from labelloop.loop import submit_answer as do_submit
 
     def go() -> None:
+        if (server := remote()) is not None:
+            if project is None:
+                raise ValidationError("with --server, name the task's --project",
+                                      where="--project")
+            _as_token_user(server, annotator)
+            a = server.call("POST", f"{_p(project)}/tasks/{task_id}/annotations",
+                            json={"label": label, "seconds_spent": seconds})
+            print_json({"annotation_id": a["id"], "accepted_prelabel": a["accepted_prelabel"]})
+            return
         with open_session(settings_for(home).db_url) as s:
             a = do_submit(s, task_id, annotator, label, seconds).annotation
             print_json({"annotation_id": a.id, "accepted_prelabel": a.accepted_prelabel})
@@ -161,6 +264,9 @@ def qa(project: str, batch_id: int, home: Home = None) -> None:
     from labelloop.store.models import Batch
 
     def go() -> None:
+        if (server := remote()) is not None:
+            print_json(server.call("GET", f"{_p(project)}/batches/{batch_id}"))
+            return
         with open_session(settings_for(home).db_url) as s:
             p = get_project(s, project)
             b = s.get(Batch, batch_id)
@@ -179,6 +285,11 @@ def freeze(project: str, split: str = "train",
     from labelloop.versions.service import freeze_version
 
     def go() -> None:
+        if (server := remote()) is not None:
+            v = server.call("POST", f"{_p(project)}/versions", json={"split": split,
+                                                                     "name": name})
+            print_json({k: v[k] for k in ("id", "name", "digest", "n_rows")})
+            return
         with open_session(settings_for(home).db_url) as s:
             v = freeze_version(s, get_project(s, project), split=split, name=name)
             print_json({"id": v.id, "name": v.name, "digest": v.digest, "n_rows": v.n_rows})
@@ -211,6 +322,9 @@ def export(project: str, version: str, out: Path,
                                   "jsonl, parquet or hf", where="out")
         if out.exists() and not force:
             raise ConflictError(f"{out} exists: pass --force to overwrite it", where="out")
+        if (server := remote()) is not None:
+            _download(server, project, version, chosen, out)
+            return
         with open_session(settings_for(home).db_url) as s:
             p = get_project(s, project)
             v = get_version(s, p, version)
@@ -219,6 +333,30 @@ def export(project: str, version: str, out: Path,
                          target=f"version {v.id}", format=chosen, path=str(out))
 
     run_or_exit(go)
+
+
+def _download(server: Any, project: str, version: str, fmt: str, out: Path) -> None:
+    """A version streamed from the server into ``out``, which appears only when complete."""
+    import os
+    import tempfile
+
+    from labelloop.core.errors import ValidationError
+    from labelloop.remote import part
+
+    if fmt not in ("jsonl", "parquet"):
+        raise ValidationError(f"a server exports jsonl or parquet, not {fmt!r}",
+                              where="--format")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            server.download(f"{_p(project)}/versions/{part(version)}/export", fh,
+                            params={"format": fmt})
+        os.replace(partial, out)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    console.print(str(out))
 
 
 @app.command()
@@ -232,6 +370,13 @@ def train(project: str, train_version: str,
     from labelloop.versions.service import get_version
 
     def go() -> None:
+        if (server := remote()) is not None:
+            m = server.call("POST", f"{_p(project)}/models", json={
+                "train_version": train_version, "eval_version": eval_version})
+            print_json({"model_version_id": m["id"], "mlflow_run_id": m["mlflow_run_id"],
+                        "accuracy": m["metrics"].get("accuracy"),
+                        "macro_f1": m["metrics"].get("macro_f1")})
+            return
         settings = settings_for(home)
         with rich_progress() as prog, open_session(settings.db_url) as s:
             p = get_project(s, project)

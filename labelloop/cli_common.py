@@ -4,15 +4,41 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from labelloop.core.errors import LabelloopError
+from labelloop.core.errors import AuthenticationError, LabelloopError
 from labelloop.core.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from labelloop.remote import Remote
+
 console = Console()
+
+
+class Target:
+    """Where commands act: the local database (as the local admin), or a server given by
+    ``--server`` (as the user of ``--token``). Set once by the root command."""
+
+    server: str | None = None
+    token: str | None = None
+
+
+target = Target()
+
+
+def remote() -> Remote | None:
+    """The server to send this command to; None: act on the local database."""
+    if target.server is None:
+        return None
+    if not target.token:
+        raise AuthenticationError("--server needs a token: --token or LABELLOOP_TOKEN",
+                                  where="--token")
+    from labelloop.remote import Remote
+
+    return Remote(target.server, target.token)
 
 
 def settings_for(home: Path | None) -> Settings:

@@ -63,3 +63,9 @@ class EmptyPoolError(LabelloopError):
     """Selection was asked to pick from a pool with no unlabeled items."""
 
     status_code = 409
+
+
+class UnavailableError(LabelloopError):
+    """The server or the database cannot be reached, or cannot answer now: retry later."""
+
+    status_code = 503
