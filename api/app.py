@@ -7,6 +7,10 @@ files are served from the installed ``swagger-ui-bundle`` package, so /docs work
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
 import swagger_ui_bundle
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -16,20 +20,42 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import labelloop
 from labelloop.api.errors import install_error_handlers
-from labelloop.api.routers import auth, batches, ingest, projects, quality, tasks, versions
+from labelloop.api.routers import (
+    auth,
+    batches,
+    ingest,
+    jobs,
+    projects,
+    quality,
+    tasks,
+    versions,
+)
 from labelloop.api.schemas import ErrorBody
 from labelloop.core.settings import Settings, get_settings
+from labelloop.jobs.queue import start_worker, stop_worker
 from labelloop.store.db import get_engine
 
 DOCS_ASSETS = "/docs-assets"
 ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
-           quality.router, versions.router)
+           quality.router, versions.router, jobs.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     get_engine(settings.db_url)  # migrate before the first request
-    app = FastAPI(title="labelloop", version=labelloop.__version__,
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """A job worker thread runs beside the server (``settings.job_worker``)."""
+        if settings.job_worker:
+            start_worker(settings)
+        try:
+            yield
+        finally:
+            if settings.job_worker:
+                await anyio.to_thread.run_sync(stop_worker, settings)
+
+    app = FastAPI(lifespan=lifespan, title="labelloop", version=labelloop.__version__,
                   description="Active-learning labeling: ingest, pre-label, select and route, "
                               "annotate, QA, version, train. Authenticate with "
                               "`Authorization: Bearer <token>`.",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from labelloop.core.enums import AnswerStatus, AuditAction, Role
+from labelloop.core.enums import AnswerStatus, AuditAction, JobKind, JobStatus, Role
 from labelloop.selection.service import MAX_BATCH_SIZE
 
 
@@ -95,6 +95,29 @@ class PrelabelOut(BaseModel):
     n_new: int
     seconds: float
     items_per_second: float
+
+
+class JobOut(BaseModel):
+    """A job's state and progress: ``done`` of ``total`` items, committed."""
+
+    id: int
+    kind: JobKind
+    status: JobStatus
+    project_id: int | None
+    created_by: str
+    done: int
+    total: int | None
+    fraction: float | None = Field(description="done / total")
+    rate_per_s: float | None = Field(description="Items a second in this attempt")
+    eta_s: float | None = Field(description="Seconds left at that rate")
+    attempts: int = Field(description="How many times a worker started it (a resume is 2+)")
+    cancel_requested: bool
+    last_error: str | None
+    result: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
 
 
 class NextBatchRequest(BaseModel):

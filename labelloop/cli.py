@@ -24,6 +24,7 @@ from labelloop.cli_common import (
     settings_for,
     target,
 )
+from labelloop.cli_jobs import jobs_app, worker
 from labelloop.cli_quality import quality_app
 from labelloop.core.progress import Advance
 from labelloop.core.settings import Settings
@@ -34,7 +35,7 @@ app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> 
 
 # The commands that also run against a server (--server): each has an HTTP route.
 REMOTE_COMMANDS = frozenset({"create-project", "ingest", "prelabel", "next-batch", "tasks",
-                             "submit", "qa", "freeze", "export", "train"})
+                             "submit", "qa", "freeze", "export", "train", "jobs"})
 
 
 @app.callback()
@@ -146,21 +147,15 @@ def ingest(project: str, path: Path, text_field: str = "text",
 
 
 @app.command()
-def prelabel(project: str, home: Home = None) -> None:
-    """Embed (cached) and pre-label every pool item with the active model."""
-    from labelloop.access.projects import get_project
-    from labelloop.prelabel.service import prelabel_project
+def prelabel(project: str, home: Home = None,
+             detach: Annotated[bool, typer.Option(
+                 help="Only queue the job, for a server's worker or `labelloop worker`")]
+             = False) -> None:
+    """Embed (cached) and pre-label every pool item with the active model, as a job: in
+    committed chunks, with a progress bar (follow it elsewhere with `labelloop jobs show`)."""
+    from labelloop.cli_jobs import run_here
 
-    def go() -> None:
-        if (server := remote()) is not None:
-            print_json(server.call("POST", f"{_p(project)}/prelabel"))
-            return
-        settings = settings_for(home)
-        with rich_progress() as prog, open_session(settings.db_url) as s:
-            print_json(prelabel_project(s, get_project(s, project), settings,
-                                    progress=prog).to_dict())
-
-    run_or_exit(go)
+    run_or_exit(lambda: run_here("prelabel", project, home, detach=detach))
 
 
 @app.command("next-batch")
@@ -499,6 +494,8 @@ def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202
 
 app.add_typer(quality_app, name="quality")
 app.add_typer(access_app, name="access")
+app.add_typer(jobs_app, name="jobs")
+app.command()(worker)
 
 if __name__ == "__main__":
     app()

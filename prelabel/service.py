@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.progress import Progress, silent
@@ -27,6 +27,7 @@ class PrelabelReport:
     n_new: int
     seconds: float
     items_per_second: float
+    n_done: int = 0
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
@@ -80,15 +81,19 @@ def _stored_head(path: str, mtime_ns: int, size: int) -> ClassifierHead:
 
 def prelabel_project(session: Session, project: Project, settings: Settings, *,
                      splits: tuple[str, ...] = ("pool",), progress: Progress = silent,
-                     ) -> PrelabelReport:
-    """Predict every item in ``splits`` that the active model has not predicted yet."""
+                     limit: int | None = None) -> PrelabelReport:
+    """Predict the items in ``splits`` that the active model has not predicted yet: all of
+    them, or the first ``limit`` by id (a job's chunk; run again, it takes the next).
+
+    ``n_items`` counts the items in ``splits``; ``n_done`` those the model has predicted,
+    these included."""
     encoder = encoder_for(settings)
     model = active_model(session, project, encoder)
-    done = set(session.scalars(select(Prediction.item_id).where(
-        Prediction.model_version_id == model.id)))
-    items = [it for it in session.scalars(select(Item).where(
-        Item.project_id == project.id, Item.split.in_(splits)).order_by(Item.id))
-        if it.id not in done]
+    in_splits = (Item.project_id == project.id, Item.split.in_(splits))
+    predicted = exists().where(Prediction.item_id == Item.id,
+                               Prediction.model_version_id == model.id)
+    todo = select(Item).where(*in_splits, ~predicted).order_by(Item.id)
+    items = list(session.scalars(todo.limit(limit) if limit is not None else todo))
     start = time.perf_counter()
     if items:
         vectors = embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
@@ -96,8 +101,10 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
         probs = load_head(project, model, encoder).predict_proba(vectors)
         store_predictions(session, model, [it.id for it in items], probs, project.labels)
     seconds = time.perf_counter() - start
-    return PrelabelReport(model.id, model.name, len(items) + len(done), len(items), seconds,
-                          len(items) / seconds if seconds > 0 else 0.0)
+    n_items = session.scalar(select(func.count(Item.id)).where(*in_splits)) or 0
+    n_done = session.scalar(select(func.count(Item.id)).where(*in_splits, predicted)) or 0
+    return PrelabelReport(model.id, model.name, n_items, len(items), seconds,
+                          len(items) / seconds if seconds > 0 else 0.0, n_done)
 
 
 def store_predictions(session: Session, model: ModelVersion, item_ids: list[int],

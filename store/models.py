@@ -33,6 +33,8 @@ from labelloop.core.enums import (
     AssignmentStatus,
     AuditAction,
     BatchStatus,
+    JobKind,
+    JobStatus,
     LabelOrigin,
     LabelReason,
     Role,
@@ -438,3 +440,30 @@ class DatasetRow(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     label: Mapped[str] = mapped_column(String(200))
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Job(Base):
+    """Long work (pre-labeling, ...) run by a queue worker in chunks, each committed: its
+    state and progress are read while it runs; killed, it resumes from its last chunk."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True,
+                                                   nullable=True)
+    kind: Mapped[JobKind] = mapped_column(enum_type(JobKind))
+    status: Mapped[JobStatus] = mapped_column(enum_type(JobStatus), default=JobStatus.QUEUED,
+                                              index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(200))
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    done_at_start: Mapped[int] = mapped_column(Integer, default=0)  # this attempt's start
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -110,6 +110,41 @@ def settings(tmp_path: Path, mlflow_uri: str, database_url: str | None) -> Setti
                     database_url=database_url)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """A real labelloop server (uvicorn, its lifespan and job worker included) on
+    127.0.0.1, in a thread of this process; yields its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from labelloop.api.app import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started:
+        assert time.time() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=60)
+
+
 @pytest.fixture
 def pool_csv(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "pool.csv", banking_rows("train", LABELS, 30))

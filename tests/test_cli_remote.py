@@ -5,48 +5,26 @@ unreachable servers exit 2 with the reason on stderr and change nothing."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from labelloop.api.app import create_app
 from labelloop.cli import app
 from labelloop.core.settings import Settings
 from labelloop.store.db import open_session
 from labelloop.store.models import Annotation, Batch
 from tests.api.conftest import Team, admin_token
-from tests.conftest import LABELS, banking_rows, write_csv
+from tests.conftest import LABELS, banking_rows, free_port, live_server, write_csv
 
 runner = CliRunner()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
-    """A real labelloop server (uvicorn) on 127.0.0.1, in a thread of this process."""
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        assert time.time() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    with live_server(settings) as url:
+        yield url
 
 
 def _as(url: str, token: str, *args: str) -> object:
@@ -124,7 +102,7 @@ def test_bad_tokens_unreachable_servers_and_local_commands_exit_2(settings, serv
     assert "malformed token" in _refused(server, "not-a-token", "prelabel", "bank")
     result = runner.invoke(app, ["--server", server, "prelabel", "bank"])
     assert result.exit_code == 2 and "needs a token" in result.stderr
-    assert "cannot reach" in _refused(f"http://127.0.0.1:{_free_port()}", "ll_1_x",
+    assert "cannot reach" in _refused(f"http://127.0.0.1:{free_port()}", "ll_1_x",
                                       "prelabel", "bank")
     assert "local database only" in _refused(server, "ll_1_x", "demo")
     assert "local database only" in _refused(server, "ll_1_x", "access", "audit")

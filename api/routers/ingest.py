@@ -1,15 +1,16 @@
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
 from labelloop.access import audit
 from labelloop.api.deps import ManageData, SessionDep, SettingsDep
+from labelloop.api.routers.jobs import job_out
 from labelloop.api.routing import UnitOfWorkRoute
-from labelloop.api.schemas import IngestReportOut, PrelabelOut
+from labelloop.api.schemas import IngestReportOut, JobOut
 from labelloop.api.uploads import saved_upload
-from labelloop.core.enums import AuditAction
+from labelloop.core.enums import AuditAction, JobKind
 from labelloop.ingest.service import ingest_file
-from labelloop.prelabel.service import prelabel_project
+from labelloop.jobs.service import submit_job
 
 router = APIRouter(route_class=UnitOfWorkRoute,
                    prefix="/projects/{project}", tags=["ingest and pre-label"])
@@ -37,8 +38,15 @@ def ingest(access: ManageData, session: SessionDep, settings: SettingsDep,
     return IngestReportOut(**report.to_dict())
 
 
-@router.post("/prelabel", response_model=PrelabelOut)
-def prelabel(access: ManageData, session: SessionDep, settings: SettingsDep) -> PrelabelOut:
-    """Embed (cached) and predict every pool item the active model has not seen yet."""
-    report = prelabel_project(session, access.project, settings)
-    return PrelabelOut(**report.to_dict())
+@router.post("/prelabel", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
+def prelabel(access: ManageData, session: SessionDep, settings: SettingsDep,
+             response: Response) -> JobOut:
+    """Start a pre-labeling job: embed (cached) and predict every pool item the active model
+    has not seen yet, in committed chunks. Follow it at the Location given
+    (``GET /projects/{project}/jobs/{id}``)."""
+    job = submit_job(session, settings, JobKind.PRELABEL, by=access.user.name,
+                     project=access.project)
+    audit.record(session, access.user.name, AuditAction.PRELABEL, project_id=access.project.id,
+                 target=f"job {job.id}")
+    response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
+    return job_out(job)

@@ -83,9 +83,25 @@ class AuditAction(StrEnum):
     TRAIN = "train"
     NEXT_BATCH = "next-batch"
     INGEST = "ingest"
+    PRELABEL = "prelabel"
+    CANCEL_JOB = "cancel-job"
     FREEZE = "freeze"
     PROJECT = "project"
     USER = "user"
     TOKEN = "token"
     MEMBER = "member"
     REREVIEW = "re-review"
+
+
+class JobKind(StrEnum):
+    """Long work run by the queue's workers, not inside a request (``labelloop.jobs``)."""
+
+    PRELABEL = "prelabel"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

@@ -63,6 +63,16 @@ class Settings(BaseSettings):
                                 "HTTPS only (set it behind TLS)")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0,
                                   description="Largest file an HTTP upload may send")
+    queue_url: str | None = Field(default=None, description="The job queue (huey): "
+                                  "default, a SQLite file <home>/queue.db with a worker "
+                                  "thread in `labelloop serve`; redis://host:6379/0 in "
+                                  "production, with `labelloop worker` processes")
+    job_worker: bool = Field(default=True, description="Run a job worker thread inside "
+                             "`labelloop serve` (turn off when `labelloop worker` runs apart)")
+    job_chunk: int = Field(default=512, ge=1, le=100_000, description="Items per committed "
+                           "chunk of a job: killed, it loses at most one chunk of work")
+    job_stale_s: float = Field(default=60.0, gt=0, description="A running job whose worker "
+                               "has not reported for this long is taken over by another")
     embed_batch_size: int = 64
     max_text_chars: int = Field(default=20_000, description="Longer text fields are rejected")
     show_progress: bool = True
@@ -93,6 +103,10 @@ class Settings(BaseSettings):
             return self.mlflow_tracking_uri
         env = os.environ.get("MLFLOW_TRACKING_URI")
         return env or f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+    @property
+    def queue(self) -> str:
+        return self.queue_url or f"sqlite:///{self.home.resolve() / 'queue.db'}"
 
     @property
     def artifact_root(self) -> Path:

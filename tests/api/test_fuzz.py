@@ -95,13 +95,15 @@ def _build_world(client, settings, tmp_path, admin: dict[str, str]) -> dict[str,
     r = client.post(f"/projects/bank/tasks/{task['task_id']}/annotations",
                     json={"label": LABELS[0]}, headers=ana)
     assert r.status_code == 201, r.text
+    job = client.post("/projects/bank/prelabel", headers=admin)  # queued (no worker here)
+    assert job.status_code == 202, job.text
     with open_session(settings.db_url) as s:
         user_for(s, "temp")
         spare = create_token(s, user_for(s, "spare-owner"), "spare")[0].id
         batch_id = s.scalar(select(Batch.id).order_by(Batch.id))
         task_id = s.scalar(select(Task.id).where(Task.batch_id == batch_id).order_by(Task.id))
     return {"project": "bank", "batch_id": batch_id, "task_id": task_id, "version": "ev",
-            "annotator": "ana", "name": "temp", "token_id": spare}
+            "annotator": "ana", "name": "temp", "token_id": spare, "job_id": job.json()["id"]}
 
 
 # -- generated upload files -----------------------------------------------------------------

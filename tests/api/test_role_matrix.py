@@ -68,6 +68,8 @@ def world(settings, tmp_path):
         assert r.status_code == 200, r.text
     assert client.post("/projects/bank/versions", json={"split": "eval", "name": "ev"},
                        headers=admin).status_code == 201
+    job = client.post("/projects/bank/prelabel", headers=admin)  # no worker here: queued
+    assert job.status_code == 202, job.text
     assert client.post("/projects/bank/batches", json={"size": 6, "seed": 0},
                        headers=admin).status_code == 201
     other = team.headers(OTHER_ANNOTATOR, Role.ANNOTATOR, "bank")
@@ -91,7 +93,8 @@ def world(settings, tmp_path):
             Task.id.desc()))
     callers["revoked"] = bearer(plain)
     params = {"project": "bank", "task_id": task_id, "batch_id": batch_id, "version": "ev",
-              "annotator": OTHER_ANNOTATOR, "name": "temp", "token_id": spare}
+              "annotator": OTHER_ANNOTATOR, "name": "temp", "token_id": spare,
+              "job_id": job.json()["id"]}
     return app, client, callers, params
 
 

@@ -8,6 +8,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from labelloop.ingest.checks import content_hash
+from labelloop.jobs.service import wait
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 
 
@@ -28,8 +29,13 @@ def test_full_round_over_http(client, team, settings, tmp_path):
                         files={"file": ("eval.csv", fh, "text/csv")})
     assert r.json()["n_accepted"] + r.json()["n_duplicates"] == 96  # pool dupes kept once
 
-    r = client.post("/projects/bank/prelabel")
-    assert r.status_code == 200 and r.json()["n_new"] == 240
+    with client:  # the server's lifespan: its job worker thread runs the pre-labeling
+        r = client.post("/projects/bank/prelabel")
+        assert r.status_code == 202 and r.json()["status"] == "queued"
+        job = wait(settings, r.json()["id"])
+    assert job.status == "done" and job.result["n_new"] == 240, job.last_error
+    seen = client.get(r.headers["Location"]).json()
+    assert (seen["done"], seen["total"], seen["fraction"]) == (240, 240, 1.0)
     r = client.post("/projects/bank/batches", json={"size": 40, "seed": 1})
     assert r.status_code == 201, r.text
     batch = r.json()

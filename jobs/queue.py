@@ -1,0 +1,140 @@
+"""The job queue: huey, over a SQLite file by default and over Redis by configuration.
+
+Why huey: one maintained library with both storages labelloop needs. A SQLite file keeps the
+embedded default free of servers: ``labelloop serve`` runs a worker thread over it. Redis
+serves production, where ``labelloop worker`` runs huey's own consumer (worker threads,
+signal handling) in processes of its own, on this machine or others. The messages carry only
+job ids; a job's state and progress live in the database (``jobs.service``), so the API
+reads them like any other row, whichever storage the queue uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+
+from labelloop.core.errors import ValidationError
+from labelloop.core.settings import Settings
+
+log = logging.getLogger("labelloop.jobs")
+TASK = "labelloop.run_job"
+_lock = threading.RLock()  # start_worker holds it while the worker looks up its queue
+_queues: dict[str, tuple[Huey, Any]] = {}  # url -> (huey, the job task: calling it enqueues)
+_workers: dict[str, ThreadWorker] = {}
+_stopping: set[str] = set()  # queues whose in-process worker is shutting down
+
+
+def stopping(settings: Settings) -> bool:
+    """True while this process's worker for ``settings.queue`` shuts down: a running job
+    hands itself back at its next chunk."""
+    return settings.queue in _stopping
+
+
+def queue_for(settings: Settings) -> Huey:
+    """The huey instance for ``settings.queue`` (one per URL), its job task registered."""
+    return _queue(settings)[0]
+
+
+def _queue(settings: Settings) -> tuple[Huey, Any]:
+    """The task runs jobs with the settings of the first caller for that URL: a server's,
+    or the ``labelloop worker`` process's own."""
+    url = settings.queue
+    with _lock:
+        found = _queues.get(url)
+        if found is None:
+            from labelloop.jobs.service import run_job
+
+            huey = _make(url)
+
+            def run(job_id: int) -> None:
+                run_job(settings, job_id)
+
+            found = _queues[url] = (huey, huey.task(name=TASK)(run))
+        return found
+
+
+def _make(url: str) -> Huey:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey("labelloop", filename=str(path), results=False, fsync=True)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey("labelloop", url=url, results=False)
+    raise ValidationError(f"queue_url must be sqlite:///<file> or redis://..., got {url!r}",
+                          where="queue_url")
+
+
+def enqueue(settings: Settings, job_id: int) -> None:
+    _queue(settings)[1](job_id)  # huey: calling a task enqueues it
+    worker = _workers.get(settings.queue)
+    if worker is not None:
+        worker.wake()
+
+
+class ThreadWorker(threading.Thread):
+    """A worker thread inside ``labelloop serve``: takes messages from the queue and runs
+    them with huey's own ``execute``, one at a time. Starting, it puts back the jobs the
+    queue may have lost; then every ``recover_s`` those whose worker died
+    (``jobs.service.recover``)."""
+
+    def __init__(self, settings: Settings, *, idle_s: float = 1.0, recover_s: float = 15.0,
+                 ) -> None:
+        super().__init__(name="labelloop-job-worker", daemon=True)
+        self.settings, self.huey = settings, queue_for(settings)
+        self.idle_s, self.recover_s = idle_s, recover_s
+        self._halt, self._wake = threading.Event(), threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        self._halt.set()
+        self._wake.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        from labelloop.jobs.service import recover
+
+        next_sweep, first = 0.0, True
+        while not self._halt.is_set():
+            try:
+                if time.monotonic() >= next_sweep:
+                    recover(self.settings, queued=first)
+                    next_sweep, first = time.monotonic() + self.recover_s, False
+                task = self.huey.dequeue()
+                if task is None:
+                    self._wake.wait(self.idle_s)
+                    self._wake.clear()
+                    continue
+                self.huey.execute(task)
+            except Exception:  # keep serving: a bad message must not stop the worker
+                log.exception("job worker")
+                self._halt.wait(self.idle_s)
+
+
+def start_worker(settings: Settings) -> ThreadWorker:
+    """The in-process worker for ``settings.queue``, started once per process."""
+    with _lock:
+        worker = _workers.get(settings.queue)
+        if worker is None or not worker.is_alive():
+            worker = _workers[settings.queue] = ThreadWorker(settings)
+            worker.start()
+        return worker
+
+
+def stop_worker(settings: Settings) -> None:
+    """Stop this process's worker; a job it is running goes back on the queue at its next
+    chunk, for the next start (or another worker) to resume."""
+    with _lock:
+        worker = _workers.pop(settings.queue, None)
+        _stopping.add(settings.queue)
+    try:
+        if worker is not None:
+            worker.stop()
+    finally:
+        _stopping.discard(settings.queue)

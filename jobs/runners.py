@@ -1,0 +1,34 @@
+"""What each kind of job does, in committed chunks (see ``jobs.service``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelloop.core.enums import JobKind
+from labelloop.core.settings import Settings
+from labelloop.jobs.service import JobContext, runner
+from labelloop.store.db import open_session
+from labelloop.store.models import Job, Project
+
+
+@runner(JobKind.PRELABEL)
+def prelabel(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Pre-label the project's pool, ``job_chunk`` items a unit of work: each chunk's
+    predictions commit with the job's progress, and a rerun starts at the first item the
+    active model has not predicted, so every item is predicted once."""
+    from labelloop.prelabel.service import prelabel_project
+
+    n_new = seconds = 0.0
+    while True:
+        with open_session(settings.db_url) as s:
+            project = s.get(Project, job.project_id)
+            assert project is not None
+            step = prelabel_project(s, project, settings, limit=settings.job_chunk,
+                                    splits=tuple(job.params.get("splits", ["pool"])))
+            ctx.report(s, step.n_done, step.n_items)
+        n_new, seconds = n_new + step.n_new, seconds + step.seconds
+        if step.n_done >= step.n_items or step.n_new == 0:
+            return {"model_version_id": step.model_version_id, "model_name": step.model_name,
+                    "n_items": step.n_items, "n_new": int(n_new),
+                    "seconds": round(seconds, 3),
+                    "items_per_second": round(n_new / seconds, 1) if seconds else 0.0}
