@@ -293,13 +293,13 @@ def freeze(project: str, split: str = "train",
 
 
 FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-                    ".pq": "parquet"}
+                    ".pq": "parquet", ".csv": "csv"}
 
 
 @app.command()
 def export(project: str, version: str, out: Path,
            fmt: Annotated[str | None, typer.Option(
-               "--format", help="jsonl, parquet or hf (default: from OUT's extension; a "
+               "--format", help="jsonl, parquet, csv or hf (default: from OUT's extension; a "
                "path with none is an hf folder)")] = None,
            force: Annotated[bool, typer.Option(help="Overwrite OUT if it exists")] = False,
            home: Home = None) -> None:
@@ -314,7 +314,7 @@ def export(project: str, version: str, out: Path,
         chosen = fmt or FORMAT_BY_SUFFIX.get(out.suffix.lower(), "hf" if not out.suffix else "")
         if not chosen:
             raise ValidationError(f"cannot tell the format from {out.name!r}: use --format "
-                                  "jsonl, parquet or hf", where="out")
+                                  "jsonl, parquet, csv or hf", where="out")
         if out.exists() and not force:
             raise ConflictError(f"{out} exists: pass --force to overwrite it", where="out")
         if (server := remote()) is not None:
@@ -338,8 +338,8 @@ def _download(server: Any, project: str, version: str, fmt: str, out: Path) -> N
     from labelloop.core.errors import ValidationError
     from labelloop.remote import part
 
-    if fmt not in ("jsonl", "parquet"):
-        raise ValidationError(f"a server exports jsonl or parquet, not {fmt!r}",
+    if fmt not in ("jsonl", "parquet", "csv"):
+        raise ValidationError(f"a server exports jsonl, parquet or csv, not {fmt!r}",
                               where="--format")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")

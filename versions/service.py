@@ -7,8 +7,12 @@ ingest batch, licence, labeling batch, annotators, guideline version, pre-label 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -34,8 +38,9 @@ from labelloop.store.models import (
 )
 
 GATED_OK = ("passed", "resolved")
-EXPORT_FORMATS = ("jsonl", "parquet", "hf")
-STREAM_FORMATS = ("jsonl", "parquet")  # one file each: what the API streams
+EXPORT_FORMATS = ("jsonl", "parquet", "csv", "hf")
+STREAM_FORMATS = ("jsonl", "parquet", "csv")  # one file each: what the API streams
+EXPORT_CHUNK = 10_000  # rows read, and written (one Parquet row group), at a time
 
 
 def version_digest(rows: list[tuple[str, str]]) -> str:
@@ -163,10 +168,26 @@ def get_version(session: Session, project: Project, ref: int | str) -> DatasetVe
 
 def version_records(session: Session, version: DatasetVersion) -> list[dict[str, Any]]:
     """Rows as plain records: id, text, label, lineage (in item order)."""
-    q = (select(DatasetRow, Item).join(Item, Item.id == DatasetRow.item_id)
-         .where(DatasetRow.version_id == version.id).order_by(Item.id))
-    return [{"item_id": item.id, "text": item.text, "label": row.label,
-             "lineage": row.lineage} for row, item in session.execute(q)]
+    return [r for chunk in iter_record_chunks(session, version) for r in chunk]
+
+
+def iter_record_chunks(session: Session, version: DatasetVersion, chunk: int | None = None,
+                       ) -> Iterator[list[dict[str, Any]]]:
+    """The version's records in item order, ``chunk`` (default ``EXPORT_CHUNK``) at a time:
+    pages by item id, so memory stays flat however large the version."""
+    chunk = chunk or EXPORT_CHUNK
+    last = 0
+    while True:
+        q = (select(DatasetRow.label, DatasetRow.lineage, Item.id, Item.text)
+             .join(Item, Item.id == DatasetRow.item_id)
+             .where(DatasetRow.version_id == version.id, Item.id > last)
+             .order_by(Item.id).limit(chunk))
+        rows = [{"item_id": item_id, "text": text, "label": label, "lineage": lineage}
+                for label, lineage, item_id, text in session.execute(q)]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["item_id"]
 
 
 def diff_versions(session: Session, old: DatasetVersion, new: DatasetVersion) -> dict[str, Any]:
@@ -179,21 +200,34 @@ def diff_versions(session: Session, old: DatasetVersion, new: DatasetVersion) ->
 
 
 def write_version(session: Session, version: DatasetVersion, fmt: str, fh: BinaryIO) -> None:
-    """Write the version as JSONL or Parquet into an open binary file."""
+    """Write the version as JSONL, CSV or Parquet into an open binary file, streamed: rows
+    are read and written ``EXPORT_CHUNK`` at a time (a Parquet row group each)."""
     if fmt not in STREAM_FORMATS:
         raise ValidationError(f"format must be one of {STREAM_FORMATS}, got {shorten(fmt)!r}",
                               where="format")
-    records = version_records(session, version)
+    chunks = iter_record_chunks(session, version)
     if fmt == "jsonl":
-        for r in records:
-            fh.write((json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n").encode())
+        for records in chunks:
+            fh.write("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                             for r in records).encode())
+        return
+    if fmt == "csv":
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+        writer = csv.DictWriter(text, fieldnames=["item_id", "text", "label", "lineage"])
+        writer.writeheader()
+        for records in chunks:
+            writer.writerows(_flat(records))
+        text.detach()  # leave ``fh`` open for the caller
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(_flat(records)).replace_schema_metadata(
-        {"labelloop": json.dumps(_meta(version))})
-    pq.write_table(table, fh)
+    schema = pa.schema([("item_id", pa.int64()), ("text", pa.string()),
+                        ("label", pa.string()), ("lineage", pa.string())],
+                       metadata={"labelloop": json.dumps(_meta(version))})
+    with pq.ParquetWriter(fh, schema) as writer:
+        for records in chunks:
+            writer.write_table(pa.Table.from_pylist(_flat(records), schema=schema))
 
 
 def _flat(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -206,7 +240,8 @@ def _meta(version: DatasetVersion) -> dict[str, Any]:
 
 
 def export_version(session: Session, version: DatasetVersion, fmt: str, out: Path) -> Path:
-    """Write the version as JSONL, Parquet or a Hugging Face ``datasets`` folder."""
+    """Write the version as JSONL, CSV, Parquet or a Hugging Face ``datasets`` folder, with
+    flat memory: the folder is built from a streamed Parquet file, memory-mapped."""
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"format must be one of {EXPORT_FORMATS}, got {shorten(fmt)!r}",
                               where="format")
@@ -217,7 +252,11 @@ def export_version(session: Session, version: DatasetVersion, fmt: str, out: Pat
         return out
     from datasets import Dataset
 
-    ds = Dataset.from_list(_flat(version_records(session, version)))
-    ds.info.description = json.dumps(_meta(version))
-    ds.save_to_disk(str(out))
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as work:
+        parquet = Path(work) / "rows.parquet"
+        with parquet.open("wb") as fh:
+            write_version(session, version, "parquet", fh)
+        ds = Dataset.from_parquet(str(parquet), cache_dir=str(Path(work) / "cache"))
+        ds.info.description = json.dumps(_meta(version))
+        ds.save_to_disk(str(out))
     return out

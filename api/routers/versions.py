@@ -20,7 +20,8 @@ from labelloop.versions.service import freeze_version, get_version, write_versio
 router = APIRouter(route_class=UnitOfWorkRoute,
                    prefix="/projects/{project}", tags=["versions and training"])
 VersionPath = Annotated[str, Path(min_length=1, max_length=200)]
-MEDIA = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+MEDIA = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet",
+         "csv": "text/csv"}
 CHUNK = 1 << 16
 
 
@@ -52,10 +53,11 @@ def _chunks(fh: BinaryIO) -> Iterator[bytes]:
             responses={200: {"content": {m: {} for m in MEDIA.values()}}})
 def export(version: VersionPath, access: ManageData, session: SessionDep,
            settings: SettingsDep,
-           fmt: Annotated[str, Query(alias="format", pattern="^(jsonl|parquet)$")] = "jsonl",
+           fmt: Annotated[str, Query(alias="format", pattern="^(jsonl|parquet|csv)$")] = "jsonl",
            ) -> StreamingResponse:
-    """Download a version as JSONL or Parquet (each row with its lineage), streamed. The
-    file is written before the response starts, in a nameless temporary file."""
+    """Download a version as JSONL, Parquet or CSV (each row with its lineage), streamed.
+    The file is written, with flat memory, before the response starts, in a nameless
+    temporary file."""
     v = get_version(session, access.project, version)
     fh = tempfile.TemporaryFile()
     write_version(session, v, fmt, fh)

@@ -66,7 +66,8 @@ def test_bad_batch_is_held_back_until_resolved(settings, project_name, truth):
         assert diff_versions(s, v1, v2)["added"] == v2.n_rows - v1.n_rows
 
 
-def test_digest_is_stable_and_versions_are_immutable(settings, project_name, truth, tmp_path):
+def test_digest_is_stable_and_versions_are_immutable(settings, project_name, truth, tmp_path,
+                                                     monkeypatch):
     run_batch(settings, project_name, lambda who, text: truth[content_hash(text)])
     with open_session(settings.db_url) as s:
         v = freeze_version(s, get_project(s, project_name))
@@ -80,8 +81,14 @@ def test_digest_is_stable_and_versions_are_immutable(settings, project_name, tru
         v = s.get(DatasetVersion, v.id)
         assert v.name == "train-v1" and len(list(s.scalars(select(DatasetRow)))) == v.n_rows
         paths = {fmt: export_version(s, v, fmt, tmp_path / f"out.{fmt}")
-                 for fmt in ("jsonl", "parquet", "hf")}
+                 for fmt in ("jsonl", "parquet", "csv", "hf")}
         n_items = len(list(s.scalars(select(Item))))
+        # streamed in chunks: the same rows whatever the chunk, a row group per chunk
+        import labelloop.versions.service as versions
+
+        monkeypatch.setattr(versions, "EXPORT_CHUNK", 7)
+        small = export_version(s, v, "parquet", tmp_path / "small.parquet")
+        small_jsonl = export_version(s, v, "jsonl", tmp_path / "small.jsonl")
     rows = [json.loads(x) for x in paths["jsonl"].read_text().splitlines()]
     assert len(rows) == v.n_rows < n_items
     assert all(r["lineage"]["guideline_version"] == 1 and r["lineage"]["annotators"]
@@ -89,6 +96,18 @@ def test_digest_is_stable_and_versions_are_immutable(settings, project_name, tru
     table = pq.read_table(paths["parquet"])
     assert table.num_rows == v.n_rows
     assert json.loads(table.schema.metadata[b"labelloop"])["digest"] == v.digest
+    assert pq.ParquetFile(small).num_row_groups == -(-v.n_rows // 7)
+    assert pq.read_table(small).equals(table)
+    assert small_jsonl.read_text() == paths["jsonl"].read_text()
+    import csv
+
+    with paths["csv"].open(newline="", encoding="utf-8") as fh:
+        from_csv = list(csv.DictReader(fh))
+    assert [(int(r["item_id"]), r["text"], r["label"], json.loads(r["lineage"]))
+            for r in from_csv] == [(r["item_id"], r["text"], r["label"], r["lineage"])
+                                   for r in rows]
     from datasets import load_from_disk
 
-    assert len(load_from_disk(str(paths["hf"]))) == v.n_rows
+    hf = load_from_disk(str(paths["hf"]))
+    assert len(hf) == v.n_rows and hf["item_id"] == [r["item_id"] for r in rows]
+    assert not list(tmp_path.glob(".export-*"))  # its work folder is gone
