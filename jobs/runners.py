@@ -32,3 +32,40 @@ def prelabel(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
                     "n_items": step.n_items, "n_new": int(n_new),
                     "seconds": round(seconds, 3),
                     "items_per_second": round(n_new / seconds, 1) if seconds else 0.0}
+
+
+@runner(JobKind.TRAIN)
+def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Clear what an earlier, killed training of the project left (``training.orphans``),
+    then train; the model's row commits with the job's progress, the last step."""
+    from labelloop.core import failpoints
+    from labelloop.training.orphans import RUNS_KEY, reconcile
+    from labelloop.training.service import train_model
+    from labelloop.versions.service import get_version
+
+    with open_session(settings.db_url) as s:
+        project = s.get(Project, job.project_id)
+        assert project is not None
+        cleared = reconcile(s, project, settings, current_job=job.id)
+        ctx.report(s, 0, 1)
+    with open_session(settings.db_url) as s:
+        project = s.get(Project, job.project_id)
+        assert project is not None
+        params = job.params
+        evaluation = (get_version(s, project, params["eval_version"])
+                      if params.get("eval_version") is not None else None)
+
+        def on_run(run_id: str) -> None:
+            s.commit()  # keep the embeddings cached so far; SQLite's writer is free again
+            ctx.note(RUNS_KEY, run_id)
+
+        model = train_model(s, project, settings,
+                            train=get_version(s, project, params["train_version"]),
+                            evaluation=evaluation, c=float(params.get("c", 10.0)),
+                            job_id=job.id, on_run=on_run)
+        ctx.report(s, 1, 1)
+        failpoints.hit("train.before-commit")
+        return {"model_version_id": model.id, "mlflow_run_id": model.mlflow_run_id,
+                "registered_version": model.registered_version,
+                "accuracy": model.metrics.get("accuracy"),
+                "macro_f1": model.metrics.get("macro_f1"), "cleared": cleared.to_dict()}

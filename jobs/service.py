@@ -69,6 +69,15 @@ class JobContext:
             raise JobInterrupted
 
 
+    def note(self, key: str, value: Any) -> None:
+        """Append ``value`` to the job's ``result[key]`` now, in a commit of its own: what
+        must be known even if the process dies the next moment (a run it started)."""
+        with open_session(self.settings.db_url) as s:
+            job = s.get(Job, self.job_id, with_for_update=True)
+            if job is not None:
+                job.result = {**job.result, key: [*job.result.get(key, []), value]}
+
+
 Runner = Callable[[Settings, Job, JobContext], dict[str, Any]]
 RUNNERS: dict[JobKind, Runner] = {}
 
@@ -184,7 +193,7 @@ def _finish(settings: Settings, job_id: int, attempt: int, status: JobStatus, *,
         job.finished_at = utcnow() if status in FINAL else None
         job.last_error = error
         if result is not None:
-            job.result = result
+            job.result = {**job.result, **result}
         return status
 
 

@@ -356,35 +356,29 @@ def _download(server: Any, project: str, version: str, fmt: str, out: Path) -> N
 
 @app.command()
 def train(project: str, train_version: str,
-          eval_version: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
-    """Retrain on a dataset version, evaluate, log to MLflow; becomes the pre-labeler."""
+          eval_version: Annotated[str | None, typer.Option()] = None,
+          detach: Annotated[bool, typer.Option(
+              help="Only queue the job, for a server's worker or `labelloop worker`")]
+          = False, home: Home = None) -> None:
+    """Retrain on a dataset version, evaluate, log to MLflow, as a job; the model becomes
+    the pre-labeler. A training killed earlier leaves nothing behind once this runs."""
     from labelloop.access import audit
-    from labelloop.access.projects import get_project
+    from labelloop.cli_jobs import run_here
     from labelloop.core.enums import AuditAction
-    from labelloop.training.service import train_model
+    from labelloop.training.service import training_rows
     from labelloop.versions.service import get_version
 
-    def go() -> None:
-        if (server := remote()) is not None:
-            m = server.call("POST", f"{_p(project)}/models", json={
-                "train_version": train_version, "eval_version": eval_version})
-            print_json({"model_version_id": m["id"], "mlflow_run_id": m["mlflow_run_id"],
-                        "accuracy": m["metrics"].get("accuracy"),
-                        "macro_f1": m["metrics"].get("macro_f1")})
-            return
-        settings = settings_for(home)
-        with rich_progress() as prog, open_session(settings.db_url) as s:
-            p = get_project(s, project)
-            m = train_model(s, p, settings, train=get_version(s, p, train_version),
-                            evaluation=get_version(s, p, eval_version) if eval_version else None,
-                            progress=prog)
-            audit.record(s, local_admin(s), AuditAction.TRAIN, project_id=p.id,
-                         target=f"model {m.id}", run_id=m.mlflow_run_id)
-            print_json({"model_version_id": m.id, "mlflow_run_id": m.mlflow_run_id,
-                    "accuracy": m.metrics.get("accuracy"),
-                    "macro_f1": m.metrics.get("macro_f1")})
+    def params(s: Any, p: Any) -> dict[str, Any]:
+        tv = get_version(s, p, train_version)
+        ev = get_version(s, p, eval_version) if eval_version else None
+        training_rows(s, p, settings_for(home), tv, ev)  # bad input: exit 2, no job
+        audit.record(s, local_admin(s), AuditAction.TRAIN, project_id=p.id,
+                     train_version=train_version, eval_version=str(eval_version))
+        return {"train_version": tv.id, "eval_version": ev.id if ev else None}
 
-    run_or_exit(go)
+    run_or_exit(lambda: run_here("train", project, home, route="models", detach=detach,
+                                 body={"train_version": train_version,
+                                       "eval_version": eval_version}, params=params))
 
 
 @app.command()

@@ -58,10 +58,14 @@ def _ended(job: dict[str, Any]) -> None:
         raise typer.Exit(1)
 
 
-def run_here(kind: str, project: str, home: Home, params: dict[str, Any] | None = None,
+def run_here(kind: str, project: str, home: Home, *, route: str | None = None,
+             body: dict[str, Any] | None = None,
+             params: Callable[[Any, Any], dict[str, Any]] | None = None,
              detach: bool = False) -> None:
-    """Start a job: on --server through its API, else as a local job row run in this
-    process (killed, a server's worker resumes it later), or only queued with --detach."""
+    """Start a job: on --server by POSTing ``body`` to the project's ``route`` (default
+    ``kind``), else as a local job row run in this process (killed, a server's worker
+    resumes it later), or only queued with --detach. ``params(session, project)`` checks
+    the input and gives the local job's parameters."""
     from labelloop.access.projects import get_project
     from labelloop.core.enums import JobKind
     from labelloop.jobs.service import get_job, run_job, submit_job
@@ -70,7 +74,7 @@ def run_here(kind: str, project: str, home: Home, params: dict[str, Any] | None 
     if (server := remote()) is not None:
         from labelloop.remote import part
 
-        job = server.call("POST", f"/projects/{part(project)}/{kind}", json=params or None)
+        job = server.call("POST", f"/projects/{part(project)}/{route or kind}", json=body)
         if detach:
             print_json(job)
             return
@@ -79,8 +83,9 @@ def run_here(kind: str, project: str, home: Home, params: dict[str, Any] | None 
         return
     settings = settings_for(home)
     with open_session(settings.db_url) as s:
-        job_id = submit_job(s, settings, JobKind(kind), by=local_admin(s),
-                            project=get_project(s, project), params=params,
+        p = get_project(s, project)
+        job_id = submit_job(s, settings, JobKind(kind), by=local_admin(s), project=p,
+                            params=params(s, p) if params is not None else None,
                             enqueue=detach).id
     if detach:
         with open_session(settings.db_url, read_only=True) as s:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import sklearn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labelloop.core import failpoints
 from labelloop.core.errors import ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
@@ -33,6 +36,8 @@ from labelloop.selection.service import unlabeled_pool
 from labelloop.store.models import DatasetVersion, Item, ModelVersion, Project
 from labelloop.training.metrics import evaluate_predictions
 from labelloop.training.tracking import (
+    JOB_TAG,
+    PROJECT_TAG,
     experiment_for,
     log_dataset_input,
     mlflow_client,
@@ -50,11 +55,12 @@ def _vectors(session: Session, records: list[dict[str, Any]], settings: Settings
                        progress=progress(f"embed {what}", len(items)))
 
 
-def train_model(session: Session, project: Project, settings: Settings, *,
-                train: DatasetVersion, evaluation: DatasetVersion | None = None,
-                c: float = 10.0, seed: int = 0, progress: Progress = silent) -> ModelVersion:
-    """Fit a classifier head on ``train``'s embeddings; evaluate on ``evaluation``; log and
-    register in MLflow; make it the active pre-labeler."""
+def training_rows(session: Session, project: Project, settings: Settings,
+                  train: DatasetVersion, evaluation: DatasetVersion | None = None,
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the training version's rows, those the head fits on), once the pair is checked:
+    ``ValidationError`` for a version of another project, an evaluation version to train
+    on, an evaluation version that overlaps the training data, or fewer than two labels."""
     for v in (train, evaluation):
         if v is not None and v.project_id != project.id:
             raise ValidationError(f"dataset version {v.id} belongs to another project",
@@ -84,6 +90,17 @@ def train_model(session: Session, project: Project, settings: Settings, *,
         raise ValidationError(f"version {train.name} has fewer than two distinct labels"
                               f"{'' if records is version_rows else ' besides auto-accepted'}"
                               "; cannot train a classifier", where="train_version")
+    return version_rows, records
+
+
+def train_model(session: Session, project: Project, settings: Settings, *,
+                train: DatasetVersion, evaluation: DatasetVersion | None = None,
+                c: float = 10.0, seed: int = 0, progress: Progress = silent,
+                job_id: int | None = None,
+                on_run: Callable[[str], None] | None = None) -> ModelVersion:
+    """Fit a classifier head on ``train``'s embeddings; evaluate on ``evaluation``; log and
+    register in MLflow; make it the active pre-labeler."""
+    version_rows, records = training_rows(session, project, settings, train, evaluation)
     start = time.perf_counter()
     x = _vectors(session, records, settings, progress, train.name)
     smoothing = _smoothing(session, project, settings, seed)
@@ -113,21 +130,35 @@ def train_model(session: Session, project: Project, settings: Settings, *,
         metrics |= evaluate_predictions([r["label"] for r in eval_records], pred,
                                         list(project.labels))
 
+    # Killed at any point below, nothing half-made stays once reconcile() runs: the run,
+    # the model file and the registry version exist before the row that names them, are
+    # all named by the run's id (never reused, so nothing is overwritten), and a run
+    # without a row is an orphan that reconcile() ends and removes with its file and version.
     model = ModelVersion(project_id=project.id, name=f"classifier/{train.name}",
                          kind="classifier", encoder=encoder_for(settings).key,
                          train_version_id=train.id,
-                         eval_version_id=evaluation.id if evaluation else None, metrics={})
+                         eval_version_id=evaluation.id if evaluation else None,
+                         metrics=metrics)
+    _log_run(model, project, settings, head, train, version_rows, evaluation, eval_records,
+             metrics, c, pseudo, job_id=job_id, on_run=on_run)
+    failpoints.hit("train.run-ended")
     session.add(model)
     session.flush()
-    path = head.save(settings.home.resolve() / "models" / f"project-{project.id}" /
-                     f"model-{model.id}.joblib")
-    model.artifact_path = str(path)
-    _log_run(model, project, settings, head, train, version_rows, evaluation, eval_records,
-             metrics, c, pseudo)
-    model.metrics = metrics
     project.active_model_id = model.id
     session.flush()
     return model
+
+
+def model_dir(settings: Settings, project: Project) -> Path:
+    return settings.home.resolve() / "models" / f"project-{project.id}"
+
+
+def _save_head(head: ClassifierHead, settings: Settings, project: Project, run_id: str) -> Path:
+    """The head's file, named by its MLflow run, written whole or not at all."""
+    path = model_dir(settings, project) / f"model-{run_id}.joblib"
+    partial = head.save(path.with_name(f".{path.name}.{uuid.uuid4().hex}.part"))
+    os.replace(partial, path)
+    return path
 
 
 @dataclass
@@ -287,19 +318,28 @@ def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: n
 def _log_run(model: ModelVersion, project: Project, settings: Settings, head: ClassifierHead,
              train: DatasetVersion, records: list[dict[str, Any]],
              evaluation: DatasetVersion | None, eval_records: list[dict[str, Any]],
-             metrics: dict[str, Any], c: float, pseudo: Pseudo | None = None) -> None:
+             metrics: dict[str, Any], c: float, pseudo: Pseudo | None = None,
+             job_id: int | None = None, on_run: Callable[[str], None] | None = None) -> None:
+    """The MLflow run, the head's file (named by the run) and the registry version; fills
+    ``model``'s run, file and registry fields. ``on_run(run_id)`` is told the run's id as
+    soon as it exists (a job notes it, for ``training.orphans``)."""
     mlflow = mlflow_client(settings.tracking_uri, settings.artifact_root)
     experiment_for(mlflow, project, settings.artifact_root)
-    with quiet_mlflow(), mlflow.start_run(run_name=f"{project.name}-{train.name}") as run:
+    with quiet_mlflow(), mlflow.start_run(run_name=f"{project.name}-{train.name}",
+                                          tags={PROJECT_TAG: project.name,
+                                                JOB_TAG: str(job_id or "")}) as run:
+        if on_run is not None:
+            on_run(run.info.run_id)
+        failpoints.hit("train.run-started")
+        model.artifact_path = str(_save_head(head, settings, project, run.info.run_id))
+        failpoints.hit("train.file-written")
         mlflow.log_params({"encoder": model.encoder, "head": "logistic-regression", "C": c,
                            "neighbour_smoothing_k": head.smoothing.k if head.smoothing else 0,
                            "n_train": metrics["n_train"], "n_version_rows": len(records),
                            "fit_on_auto_accepted": settings.train_on_auto_accepted,
                            "train_version": train.name,
-                           "eval_version": evaluation.name if evaluation else "none",
-                           "labelloop_model_version_id": model.id})
-        mlflow.set_tags({"labelloop.project": project.name,
-                         "labelloop.train_version_id": str(train.id),
+                           "eval_version": evaluation.name if evaluation else "none"})
+        mlflow.set_tags({"labelloop.train_version_id": str(train.id),
                          "labelloop.train_digest": train.digest,
                          "labelloop.eval_version_id": str(evaluation.id) if evaluation else "",
                          "labelloop.eval_digest": evaluation.digest if evaluation else ""})
@@ -330,6 +370,7 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
             skops_trusted_types=([f"{NeighbourSmoothing.__module__}.NeighbourSmoothing"]
                                  if head.smoothing else None),
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+        failpoints.hit("train.registered")
         model.mlflow_run_id = run.info.run_id
         model.registered_name = registered_name(project)
         model.registered_version = str(getattr(info, "registered_model_version", "") or "")
@@ -340,10 +381,12 @@ def _exported(settings: Settings, project: Project, version: DatasetVersion) -> 
     from sqlalchemy.orm import object_session
 
     path = settings.export_dir / f"project-{project.id}" / f"{version.name}.parquet"
-    if not path.exists():
+    if not path.exists():  # written whole or not at all: a kill leaves no partial file
         session = object_session(version)
         assert session is not None
-        export_version(session, version, "parquet", path)
+        partial = export_version(session, version, "parquet",
+                                 path.with_name(f".{path.name}.{uuid.uuid4().hex}.part"))
+        os.replace(partial, path)
     return path
 
 

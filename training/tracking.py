@@ -13,6 +13,9 @@ import pandas as pd
 
 from labelloop.store.models import DatasetVersion, Project
 
+PROJECT_TAG = "labelloop.project"
+JOB_TAG = "labelloop.job_id"  # the job that ran the training ("" outside a job)
+
 
 @contextmanager
 def quiet_mlflow() -> Iterator[None]:

@@ -3,18 +3,20 @@ import tempfile
 from collections.abc import Iterator
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from labelloop.access import audit
 from labelloop.api.deps import ManageData, ReadQuality, SessionDep, SettingsDep
+from labelloop.api.routers.jobs import job_out
 from labelloop.api.routing import UnitOfWorkRoute
-from labelloop.api.schemas import FreezeRequest, ModelOut, TrainRequest, VersionOut
-from labelloop.core.enums import AuditAction
+from labelloop.api.schemas import FreezeRequest, JobOut, ModelOut, TrainRequest, VersionOut
+from labelloop.core.enums import AuditAction, JobKind
+from labelloop.jobs.service import submit_job
 from labelloop.store.db import open_session
 from labelloop.store.models import DatasetVersion, ModelVersion
-from labelloop.training.service import train_model
+from labelloop.training.service import training_rows
 from labelloop.versions.service import freeze_version, get_version, write_version
 
 router = APIRouter(route_class=UnitOfWorkRoute,
@@ -70,19 +72,27 @@ def export(version: VersionPath, access: ManageData, session: SessionDep,
         "Content-Disposition": f'attachment; filename="{slug}.{fmt}"'})
 
 
-@router.post("/models", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
+@router.post("/models", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
 def train(body: TrainRequest, access: ManageData, session: SessionDep,
-          settings: SettingsDep) -> ModelOut:
-    """Retrain on a version, evaluate, log to MLflow (inputs name the versions' digests)."""
+          settings: SettingsDep, response: Response) -> JobOut:
+    """Start a training job: retrain on a version, evaluate, log to MLflow (inputs name the
+    versions' digests), register; the model becomes the pre-labeler. The pair of versions is
+    checked first (422 here, not a failed job). Follow the job at the Location given; its
+    result names the model."""
     proj = access.project
-    model = train_model(session, proj, settings,
-                        train=get_version(session, proj, body.train_version),
-                        evaluation=(get_version(session, proj, body.eval_version)
-                                    if body.eval_version is not None else None), c=body.c)
+    train_version = get_version(session, proj, body.train_version)
+    eval_version = (get_version(session, proj, body.eval_version)
+                    if body.eval_version is not None else None)
+    training_rows(session, proj, settings, train_version, eval_version)
+    job = submit_job(session, settings, JobKind.TRAIN, by=access.user.name, project=proj,
+                     params={"train_version": train_version.id,
+                             "eval_version": eval_version.id if eval_version else None,
+                             "c": body.c})
     audit.record(session, access.user.name, AuditAction.TRAIN, project_id=proj.id,
-                 target=f"model {model.id}", train_version=str(body.train_version),
-                 eval_version=str(body.eval_version), run_id=model.mlflow_run_id)
-    return ModelOut.model_validate(model)
+                 target=f"job {job.id}", train_version=str(body.train_version),
+                 eval_version=str(body.eval_version))
+    response.headers["Location"] = f"/projects/{proj.id}/jobs/{job.id}"
+    return job_out(job)
 
 
 @router.get("/models", response_model=list[ModelOut])

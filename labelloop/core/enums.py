@@ -97,6 +97,7 @@ class JobKind(StrEnum):
     """Long work run by the queue's workers, not inside a request (``labelloop.jobs``)."""
 
     PRELABEL = "prelabel"
+    TRAIN = "train"
 
 
 class JobStatus(StrEnum):

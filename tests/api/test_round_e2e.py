@@ -71,10 +71,14 @@ def test_full_round_over_http(client, team, settings, tmp_path):
     ev = client.post("/projects/bank/versions", json={"split": "eval"}).json()
     tr = client.post("/projects/bank/versions", json={"split": "train"}).json()
     assert tr["n_rows"] == 40 and len(tr["digest"]) == 64 and ev["n_rows"] >= 90
-    r = client.post("/projects/bank/models",
-                    json={"train_version": tr["name"], "eval_version": ev["name"]})
-    assert r.status_code == 201, r.text
-    model = r.json()
+    with client:  # training is a job too
+        r = client.post("/projects/bank/models",
+                        json={"train_version": tr["name"], "eval_version": ev["name"]})
+        assert r.status_code == 202, r.text
+        trained = wait(settings, r.json()["id"])
+    assert trained.status == "done", trained.last_error
+    model = client.get("/projects/bank/models").json()[-1]
+    assert model["id"] == trained.result["model_version_id"]
     assert model["metrics"]["accuracy"] > 0.5 and model["registered_name"] == "labelloop-bank"
 
     mlflow.set_tracking_uri(settings.tracking_uri)
