@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,6 +117,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def server_process(settings: Settings, port: int, env: dict[str, str] | None = None,
+                   ) -> subprocess.Popen:
+    """``labelloop serve`` in a process of its own on ``port`` (to be killed), once it
+    answers /health; ``env``: more LABELLOOP_* settings."""
+    import sys
+    import time
+
+    import httpx
+
+    full = os.environ | {"LABELLOOP_DATABASE_URL": settings.db_url,
+                         "LABELLOOP_HOME": str(settings.home), "HF_HUB_OFFLINE": "1",
+                         **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "labelloop.cli", "serve", "--port",
+                             str(port)], env=full, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the server did not start")
 
 
 @contextmanager

@@ -7,9 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import httpx
@@ -20,6 +17,7 @@ from labelloop.access.users import add_member, create_token, create_user
 from labelloop.core.enums import Role
 from labelloop.store.db import dispose_engines, open_session
 from labelloop.store.models import Annotation, Batch, IngestBatch, Item, Task
+from tests.conftest import server_process
 
 LABELS = ["a", "b", "c"]
 KILLS = 6
@@ -47,22 +45,6 @@ def _world(url: str, n_tasks: int) -> list[str]:
     return tokens
 
 
-def _start(settings, port: int) -> subprocess.Popen:
-    env = os.environ | {"LABELLOOP_DATABASE_URL": settings.db_url,
-                        "LABELLOOP_HOME": str(settings.home), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "labelloop.cli", "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the server did not start")
-
-
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,7 +57,7 @@ def test_acknowledged_answers_survive_sigkill(settings):
     acked: dict[int, tuple[str, int, str, str]] = {}  # answer id -> (token, task, key, label)
     for round_ in range(KILLS):
         port = _port()
-        server = _start(settings, port)
+        server = server_process(settings, port)
         base = f"http://127.0.0.1:{port}/projects/crash"
         killed = False
         try:
@@ -112,7 +94,7 @@ def test_acknowledged_answers_survive_sigkill(settings):
             assert per_key[key] == 1
     # After one more restart, every retry returns its first result and stores nothing new.
     port = _port()
-    server = _start(settings, port)
+    server = server_process(settings, port)
     try:
         with httpx.Client(timeout=10) as client:
             for answer_id, (token, task_id, key, label) in acked.items():

@@ -8,10 +8,7 @@ what is tested is the job's resumption, not MiniLM's speed."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import httpx
@@ -24,7 +21,7 @@ from labelloop.core.enums import JobStatus
 from labelloop.prelabel.service import encoder_for
 from labelloop.store.db import dispose_engines, open_session
 from labelloop.store.models import Embedding, IngestBatch, Item, Job, Prediction
-from tests.conftest import LABELS, free_port
+from tests.conftest import LABELS, free_port, server_process
 
 N_ITEMS = 50_000
 CHUNK = 2_500
@@ -56,23 +53,6 @@ def _world(settings) -> str:  # noqa: ANN001
     return token
 
 
-def _start(settings, port: int) -> subprocess.Popen:  # noqa: ANN001
-    env = os.environ | {"LABELLOOP_DATABASE_URL": settings.db_url,
-                        "LABELLOOP_HOME": str(settings.home), "HF_HUB_OFFLINE": "1",
-                        "LABELLOOP_JOB_CHUNK": str(CHUNK), "LABELLOOP_JOB_STALE_S": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "labelloop.cli", "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the server did not start")
-
-
 def _on_disk(settings, job_id: int) -> tuple[Job, int, int]:  # noqa: ANN001
     with open_session(settings.db_url, read_only=True) as s:
         job = s.get(Job, job_id)
@@ -99,7 +79,8 @@ def test_killed_prelabel_job_resumes_and_predicts_each_item_once(settings):
     path = None
     for kill_after in (4 * CHUNK, 12 * CHUNK):
         port = free_port()
-        server = _start(settings, port)
+        server = server_process(settings, port, {"LABELLOOP_JOB_CHUNK": str(CHUNK),
+                                                 "LABELLOOP_JOB_STALE_S": "1"})
         base = f"http://127.0.0.1:{port}"
         try:
             if path is None:
@@ -116,7 +97,8 @@ def test_killed_prelabel_job_resumes_and_predicts_each_item_once(settings):
         assert n == distinct == job.done  # the progress on record is what is on disk
 
     port = free_port()
-    server = _start(settings, port)
+    server = server_process(settings, port, {"LABELLOOP_JOB_CHUNK": str(CHUNK),
+                                                 "LABELLOOP_JOB_STALE_S": "1"})
     try:
         done = _follow(f"http://127.0.0.1:{port}", token, path,
                        lambda j: j["status"] in ("done", "failed", "cancelled"))
