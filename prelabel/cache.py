@@ -28,15 +28,21 @@ def load_embeddings(session: Session, item_ids: Sequence[int], encoder_key: str,
 
 def embed_items(session: Session, items: Sequence[Item], encoder: Encoder, *,
                 batch_size: int = 64, progress: Callable[[int], None] | None = None,
-                ) -> np.ndarray:
-    """Vectors for ``items`` in order, shape (len(items), dim); computes only the missing ones."""
+                encode: Callable[[list[str]], np.ndarray] | None = None) -> np.ndarray:
+    """Vectors for ``items`` in order, shape (len(items), dim); computes only the missing
+    ones, with ``encoder`` here or with ``encode`` (Ray: ``prelabel.distributed``)."""
     cached = load_embeddings(session, [it.id for it in items], encoder.key)
     missing = [it for it in items if it.id not in cached]
     if progress is not None and len(items) > len(missing):
         progress(len(items) - len(missing))
     if missing:
-        vectors = encoder.encode([it.text for it in missing], batch_size=batch_size,
-                                 progress=progress)
+        texts = [it.text for it in missing]
+        if encode is not None:
+            vectors = encode(texts)
+            if progress is not None:
+                progress(len(texts))
+        else:
+            vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
         session.add_all(Embedding(item_id=it.id, encoder=encoder.key, dim=vectors.shape[1],
                                   vector=vec.astype(np.float32).tobytes())
                         for it, vec in zip(missing, vectors, strict=True))

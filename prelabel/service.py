@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +37,15 @@ class PrelabelReport:
 def encoder_for(settings: Settings) -> Encoder:
     """The encoder ``settings`` ask for: runtime and int8 only where they keep fp32's vectors."""
     return load_checked(settings.encoder, settings.runtime, settings.quantize, settings.device)
+
+
+def distributed_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray] | None:
+    """Ray's encode when ``settings.compute`` is ray; None: this process encodes."""
+    if settings.compute != "ray":
+        return None
+    from labelloop.prelabel.distributed import embed_texts
+
+    return lambda texts: embed_texts(texts, settings)
 
 
 def zero_shot_head(project: Project, encoder: Encoder) -> ZeroShotHead:
@@ -97,7 +107,8 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
     start = time.perf_counter()
     if items:
         vectors = embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
-                              progress=progress(f"embed ({encoder.key})", len(items)))
+                              progress=progress(f"embed ({encoder.key})", len(items)),
+                              encode=distributed_encoder(settings))
         probs = load_head(project, model, encoder).predict_proba(vectors)
         store_predictions(session, model, [it.id for it in items], probs, project.labels)
     seconds = time.perf_counter() - start

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
                            "chunk of a job: killed, it loses at most one chunk of work")
     job_stale_s: float = Field(default=60.0, gt=0, description="A running job whose worker "
                                "has not reported for this long is taken over by another")
+    compute: Literal["local", "ray"] = Field(default="local", description="Where embedding "
+                                              "runs: in this process, or on Ray actors "
+                                              "(prelabel.distributed)")
+    ray_address: str | None = Field(default=None, description="A Ray cluster to join "
+                                    "(\"auto\", or ray://host:10001); default: start a local "
+                                    "one")
     embed_batch_size: int = 64
     max_text_chars: int = Field(default=20_000, description="Longer text fields are rejected")
     show_progress: bool = True
