@@ -88,15 +88,6 @@ class IngestReportOut(BaseModel):
     rejections: list[Rejection]
 
 
-class PrelabelOut(BaseModel):
-    model_version_id: int
-    model_name: str
-    n_items: int
-    n_new: int
-    seconds: float
-    items_per_second: float
-
-
 class JobOut(BaseModel):
     """A job's state and progress: ``done`` of ``total`` items, committed."""
 
