@@ -19,17 +19,23 @@ def prelabel(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     from labelloop.prelabel.service import prelabel_project
 
     n_new = seconds = 0.0
+    done = total = None  # counted in the first chunk, then kept by tally
     while True:
         with open_session(settings.db_url) as s:
             project = s.get(Project, job.project_id)
             assert project is not None
             step = prelabel_project(s, project, settings, limit=settings.job_chunk,
-                                    splits=tuple(job.params.get("splits", ["pool"])))
-            ctx.report(s, step.n_done, step.n_items)
+                                    splits=tuple(job.params.get("splits", ["pool"])),
+                                    count=total is None)
+            if total is None:
+                done, total = step.n_done, step.n_items
+            else:
+                done += step.n_new
+            ctx.report(s, done, total)
         n_new, seconds = n_new + step.n_new, seconds + step.seconds
-        if step.n_done >= step.n_items or step.n_new == 0:
+        if done >= total or step.n_new == 0:
             return {"model_version_id": step.model_version_id, "model_name": step.model_name,
-                    "n_items": step.n_items, "n_new": int(n_new),
+                    "n_items": total, "n_new": int(n_new),
                     "seconds": round(seconds, 3),
                     "items_per_second": round(n_new / seconds, 1) if seconds else 0.0}
 

@@ -28,6 +28,16 @@ ProjectOpt = Annotated[str | None, typer.Option(help="The job's project (needed 
                                                 "--server)")]
 
 
+def _jobs_path(project: str | None, rest: str = "", where: str = "--project") -> str:
+    """The project's jobs path on the server; with --server the project must be named."""
+    from labelloop.core.errors import ValidationError
+    from labelloop.remote import part
+
+    if project is None:
+        raise ValidationError("with --server, name the job's project", where=where)
+    return f"/projects/{part(project)}/jobs{rest}"
+
+
 def job_dict(job: Any) -> dict[str, Any]:
     import json
 
@@ -113,12 +123,7 @@ def list_cmd(project: Annotated[str | None, typer.Argument()] = None,
 
     def go() -> None:
         if (server := remote()) is not None:
-            from labelloop.core.errors import ValidationError
-            from labelloop.remote import part
-
-            if project is None:
-                raise ValidationError("with --server, name the project", where="project")
-            print_json(server.call("GET", f"/projects/{part(project)}/jobs",
+            print_json(server.call("GET", _jobs_path(project, where="project"),
                                    params={"limit": limit}))
             return
         with open_session(settings_for(home).db_url, read_only=True) as s:
@@ -139,13 +144,7 @@ def show_cmd(job_id: JobId, project: ProjectOpt = None,
 
     def go() -> None:
         if (server := remote()) is not None:
-            from labelloop.core.errors import ValidationError
-            from labelloop.remote import part
-
-            if project is None:
-                raise ValidationError("with --server, name the job's --project",
-                                      where="--project")
-            path = f"/projects/{part(project)}/jobs/{job_id}"
+            path = _jobs_path(project, f"/{job_id}")
 
             def read() -> dict[str, Any]:
                 return server.call("GET", path)
@@ -173,13 +172,7 @@ def cancel_cmd(job_id: JobId, project: ProjectOpt = None, home: Home = None) -> 
 
     def go() -> None:
         if (server := remote()) is not None:
-            from labelloop.core.errors import ValidationError
-            from labelloop.remote import part
-
-            if project is None:
-                raise ValidationError("with --server, name the job's --project",
-                                      where="--project")
-            print_json(server.call("POST", f"/projects/{part(project)}/jobs/{job_id}/cancel"))
+            print_json(server.call("POST", _jobs_path(project, f"/{job_id}/cancel")))
             return
         with open_session(settings_for(home).db_url) as s:
             job = cancel_job(s, get_job(s, job_id))

@@ -91,12 +91,13 @@ def _stored_head(path: str, mtime_ns: int, size: int) -> ClassifierHead:
 
 def prelabel_project(session: Session, project: Project, settings: Settings, *,
                      splits: tuple[str, ...] = ("pool",), progress: Progress = silent,
-                     limit: int | None = None) -> PrelabelReport:
+                     limit: int | None = None, count: bool = True) -> PrelabelReport:
     """Predict the items in ``splits`` that the active model has not predicted yet: all of
     them, or the first ``limit`` by id (a job's chunk; run again, it takes the next).
 
     ``n_items`` counts the items in ``splits``; ``n_done`` those the model has predicted,
-    these included."""
+    these included (both 0 with ``count=False``: a job's later chunks keep their own tally
+    rather than count the whole pool again)."""
     encoder = encoder_for(settings)
     model = active_model(session, project, encoder)
     in_splits = (Item.project_id == project.id, Item.split.in_(splits))
@@ -112,8 +113,10 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
         probs = load_head(project, model, encoder).predict_proba(vectors)
         store_predictions(session, model, [it.id for it in items], probs, project.labels)
     seconds = time.perf_counter() - start
-    n_items = session.scalar(select(func.count(Item.id)).where(*in_splits)) or 0
-    n_done = session.scalar(select(func.count(Item.id)).where(*in_splits, predicted)) or 0
+    n_items = n_done = 0
+    if count:
+        n_items = session.scalar(select(func.count(Item.id)).where(*in_splits)) or 0
+        n_done = session.scalar(select(func.count(Item.id)).where(*in_splits, predicted)) or 0
     return PrelabelReport(model.id, model.name, n_items, len(items), seconds,
                           len(items) / seconds if seconds > 0 else 0.0, n_done)
 
