@@ -140,3 +140,30 @@ def test_hostile_ids_names_and_numbers_get_a_4xx_and_change_nothing(client, sett
         assert r.status_code == 422 and "no rows" in r.json()["detail"]["message"]
     assert counts(settings) == before
     assert client.get("/projects/bank").json()["audit_share"] == 0.05
+
+
+def test_bad_training_and_job_requests_get_a_4xx_and_queue_nothing(client, settings,
+                                                                   pool_csv, eval_csv):
+    from labelloop.store.models import Job
+
+    client.post("/projects", json={"name": "bank", "labels": LABELS})
+    with eval_csv.open("rb") as fh:
+        client.post("/projects/bank/ingest?split=eval&label_field=category",
+                    files={"file": ("e.csv", fh, "text/csv")})
+    assert client.post("/projects/bank/versions", json={"split": "eval", "name": "ev"}
+                       ).status_code == 201
+    cases = [
+        ("/projects/bank/models", {"train_version": "ev"}, 422, "train_version"),
+        ("/projects/bank/models", {"train_version": "nope"}, 404, "version"),
+        ("/projects/bank/models", {"train_version": "ev", "c": -1}, 422, "body.c"),
+    ]
+    for path, body, code, where in cases:
+        r = client.post(path, json=body)
+        assert r.status_code == code, (body, r.text)
+        assert where in (r.json()["detail"]["where"] or ""), r.text
+    for path in ("/projects/bank/jobs/99", "/projects/bank/jobs/99/cancel"):
+        r = client.request("GET" if path.endswith("99") else "POST", path)
+        assert r.status_code == 404 and r.json()["detail"]["where"] == "job_id"
+    assert client.get("/projects/bank/jobs/0").status_code == 422
+    with open_session(settings.db_url, read_only=True) as s:
+        assert s.scalar(select(func.count(Job.id))) == 0  # nothing was queued
