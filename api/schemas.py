@@ -178,6 +178,8 @@ class AnnotationOut(BaseModel):
     guideline_version: int
     created_at: datetime
     updated_at: datetime | None
+    qa_job_id: int | None = Field(default=None, description="This answer completed its "
+                                  "batch: the job running the batch's QA")
 
 
 class BatchQAOut(BaseModel):

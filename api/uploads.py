@@ -1,8 +1,11 @@
-"""Uploaded files land in a temporary folder for the ingest readers, then vanish."""
+"""Uploaded files land in a temporary folder for the ingest readers, then vanish, unless
+an ingest job is to read them (``keep_upload``)."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,3 +38,12 @@ def saved_upload(file: UploadFile, max_bytes: int) -> Iterator[Path]:
                                           where="file")
                 fh.write(chunk)
         yield path
+
+
+def keep_upload(path: Path, folder: Path) -> Path:
+    """Move a saved upload into ``folder`` (the settings' uploads folder), under a name of
+    its own, for a job to read; the job deletes it when done."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / f"{uuid.uuid4().hex}{path.suffix}"
+    shutil.move(path, kept)
+    return kept

@@ -1,22 +1,34 @@
-"""Ingest a file into a project: checked rows in, bad rows reported, nothing twice."""
+"""Ingest a file into a project: checked rows in, bad rows reported, nothing twice.
+
+Two ways in, one way to store: :func:`ingest_file` reads an upload whole and stores it in
+the caller's unit of work (a broken file writes nothing); the ingest job
+(``jobs.runners``) scans a large file once (:func:`scan_rows`: a broken file fails before
+anything is written, and the scan counts its rows for the progress bar), then stores it
+in committed chunks of :func:`ingest_rows`, so a killed job resumes after its last chunk.
+Rows go in as bulk inserts, checked for duplicates a chunk at a time.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.errors import ValidationError
 from labelloop.core.names import shorten
 from labelloop.ingest.checks import CleanRow, Rejection, check_row
-from labelloop.ingest.readers import read_rows
-from labelloop.store.models import IngestBatch, Item, Project
+from labelloop.ingest.readers import Row, read_rows
+from labelloop.store.models import IngestBatch, Item, Project, utcnow
 
 SPLITS = ("pool", "eval", "gold")
+CHUNK_ROWS = 5_000  # rows per bulk insert (and per committed chunk of an ingest job)
+MAX_KEPT_REJECTIONS = 10_000  # an ingest batch keeps this many rejections in full
 
 
 @dataclass
@@ -27,10 +39,17 @@ class IngestReport:
     n_accepted: int = 0
     n_duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    n_rejected_more: int = 0  # rejections past MAX_KEPT_REJECTIONS, counted only
 
     @property
     def n_rejected(self) -> int:
-        return len(self.rejections)
+        return len(self.rejections) + self.n_rejected_more
+
+    def reject(self, rejection: Rejection) -> None:
+        if len(self.rejections) < MAX_KEPT_REJECTIONS:
+            self.rejections.append(rejection)
+        else:
+            self.n_rejected_more += 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"ingest_batch_id": self.ingest_batch_id, "source": self.source,
@@ -39,12 +58,145 @@ class IngestReport:
                 "rejections": [r.to_dict() for r in self.rejections]}
 
 
+@dataclass(frozen=True)
+class Fields:
+    """Which columns hold what, and the text limit: how every row is checked."""
+
+    text_field: str = "text"
+    label_field: str | None = "label"
+    id_field: str | None = "id"
+    max_chars: int = 20_000
+
+    def check(self, number: int, row: Row, labels: set[str]) -> CleanRow | Rejection:
+        if isinstance(row, str):
+            return Rejection(number, None, row)
+        return check_row(number, row, text_field=self.text_field,
+                         label_field=self.label_field, id_field=self.id_field, labels=labels,
+                         max_chars=self.max_chars)
+
+
 def file_digest(path: Path) -> str:
     h = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for p in files:
-        h.update(p.read_bytes())
+        with p.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValidationError(f"split must be one of {SPLITS}, got {shorten(split)!r}",
+                              where="split")
+
+
+def rows_of(path: Path, source: str, fmt: str | None = None) -> Iterator[tuple[int, Row]]:
+    """The file's rows; a file-level error names the file as the caller knows it."""
+    try:
+        yield from read_rows(path, fmt)
+    except ValidationError as exc:  # name the file as the caller knows it, not a temp path
+        raise ValidationError(exc.message.replace(str(path), source),
+                              where=(exc.where or "").replace(str(path), source)) from None
+
+
+@dataclass
+class Scan:
+    n_rows: int = 0
+    n_clean: int = 0
+    first: Rejection | None = None
+    fields_rejected: set[str | None] = field(default_factory=set)
+
+
+def scan_rows(project: Project, rows: Iterable[tuple[int, Row]], fields: Fields, *,
+              source: str) -> Scan:
+    """Check every row without storing any: the file-level errors, and a file with no
+    usable row, raise ValidationError before anything is written."""
+    labels = set(project.labels)
+    scan = Scan()
+    for number, row in rows:
+        scan.n_rows += 1
+        checked = fields.check(number, row, labels)
+        if isinstance(checked, Rejection):
+            scan.first = scan.first or checked
+            scan.fields_rejected.add(checked.field)
+        else:
+            scan.n_clean += 1
+    refuse_unusable(scan, fields, source)
+    return scan
+
+
+def refuse_unusable(scan: Scan, fields: Fields, source: str) -> None:
+    if not scan.n_rows:
+        raise ValidationError(f"{shorten(source)}: the file has no rows", where="file")
+    if not scan.n_clean:
+        # Nothing usable: refuse the file whole (no ingest batch is recorded).
+        first = scan.first
+        assert first is not None
+        where = (fields.text_field if scan.fields_rejected == {fields.text_field}
+                 else f"row {first.row}")
+        raise ValidationError(f"no row of {shorten(source)} can be used "
+                              f"({scan.n_rows} rejected; row {first.row}: {first.reason})",
+                              where=where)
+
+
+def begin_ingest(session: Session, project: Project, path: Path, *, source: str,
+                 split: str = "pool", licence: str | None = None) -> IngestBatch:
+    check_split(split)
+    batch = IngestBatch(project_id=project.id, source=source, source_digest=file_digest(path),
+                        licence=licence, split=split, n_rows=0, n_accepted=0, n_duplicates=0,
+                        n_rejected=0, rejections=[])
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def ingest_rows(session: Session, project: Project, batch: IngestBatch,
+                rows: Iterable[tuple[int, Row]], fields: Fields) -> IngestReport:
+    """Check and store ``rows`` (bulk inserts of ``CHUNK_ROWS``), content already in the
+    project counted as duplicates; the ingest batch's counters grow by what this call saw.
+    Returns this call's report."""
+    labels = set(project.labels)
+    report = IngestReport(batch.id, batch.source)
+    it = iter(rows)
+    while chunk := list(islice(it, CHUNK_ROWS)):
+        clean: list[CleanRow] = []
+        for number, row in chunk:
+            report.n_rows += 1
+            checked = fields.check(number, row, labels)
+            if isinstance(checked, Rejection):
+                report.reject(checked)
+            else:
+                clean.append(checked)
+        _store(session, project, batch, clean, report)
+    kept = batch.rejections or []
+    room = max(0, MAX_KEPT_REJECTIONS - len(kept))
+    batch.rejections = [*kept, *(r.to_dict() for r in report.rejections[:room])]
+    batch.n_rows += report.n_rows
+    batch.n_accepted += report.n_accepted
+    batch.n_duplicates += report.n_duplicates
+    batch.n_rejected += report.n_rejected
+    session.flush()
+    return report
+
+
+def _store(session: Session, project: Project, batch: IngestBatch, clean: list[CleanRow],
+           report: IngestReport) -> None:
+    existing = _existing_hashes(session, project.id, {c.content_hash for c in clean})
+    now, new = utcnow(), []
+    for row in clean:
+        if row.content_hash in existing:
+            report.n_duplicates += 1
+            continue
+        existing.add(row.content_hash)
+        new.append({"project_id": project.id, "text": row.text,
+                    "content_hash": row.content_hash, "external_id": row.external_id,
+                    "split": batch.split, "source": batch.source, "source_row": row.row,
+                    "ingest_batch_id": batch.id, "licence": batch.licence,
+                    "given_label": row.label, "meta": row.meta, "created_at": now})
+    if new:
+        session.execute(insert(Item), new)
+    report.n_accepted += len(new)
 
 
 def ingest_file(session: Session, project: Project, path: str | Path, *,
@@ -57,59 +209,16 @@ def ingest_file(session: Session, project: Project, path: str | Path, *,
     Rows whose content (normalised text) is already in the project count as duplicates and
     are not stored again, so ingesting the same file twice adds nothing. The caller's
     session commits; an error that is not about one row (unreadable file) raises before
-    anything is written.
+    anything is written. (Files too large to hold: the ingest job.)
     """
-    if split not in SPLITS:
-        raise ValidationError(f"split must be one of {SPLITS}, got {shorten(split)!r}",
-                              where="split")
+    check_split(split)
     path = Path(path)
     source = source_name or str(path)
-    try:
-        rows = list(read_rows(path, fmt))  # parse fully first: a broken file writes nothing
-    except ValidationError as exc:  # name the file as the caller knows it, not a temp path
-        raise ValidationError(exc.message.replace(str(path), source),
-                              where=(exc.where or "").replace(str(path), source)) from None
-    labels = set(project.labels)
-    report = IngestReport(None, source, n_rows=len(rows))
-    clean: list[CleanRow] = []
-    for number, row in rows:
-        if isinstance(row, str):
-            report.rejections.append(Rejection(number, None, row))
-            continue
-        checked = check_row(number, row, text_field=text_field, label_field=label_field,
-                            id_field=id_field, labels=labels, max_chars=max_chars)
-        (report.rejections if isinstance(checked, Rejection) else clean).append(checked)
-    if not rows:
-        raise ValidationError(f"{shorten(source)}: the file has no rows", where="file")
-    if not clean:
-        # Nothing usable: refuse the file whole (no ingest batch is recorded).
-        first = report.rejections[0]
-        fields = {r.field for r in report.rejections}
-        where = text_field if fields == {text_field} else f"row {first.row}"
-        raise ValidationError(f"no row of {shorten(source)} can be used ({report.n_rejected} "
-                              f"rejected; row {first.row}: {first.reason})", where=where)
-
-    batch = IngestBatch(project_id=project.id, source=source, source_digest=file_digest(path),
-                        licence=licence, split=split)
-    session.add(batch)
-    session.flush()
-    existing = _existing_hashes(session, project.id, {c.content_hash for c in clean})
-    for row in clean:
-        if row.content_hash in existing:
-            report.n_duplicates += 1
-            continue
-        existing.add(row.content_hash)
-        session.add(Item(project_id=project.id, text=row.text, content_hash=row.content_hash,
-                         external_id=row.external_id, split=split, source=source,
-                         source_row=row.row, ingest_batch_id=batch.id, licence=licence,
-                         given_label=row.label, meta=row.meta))
-        report.n_accepted += 1
-    batch.n_rows, batch.n_accepted = report.n_rows, report.n_accepted
-    batch.n_duplicates, batch.n_rejected = report.n_duplicates, report.n_rejected
-    batch.rejections = [r.to_dict() for r in report.rejections]
-    session.flush()
-    report.ingest_batch_id = batch.id
-    return report
+    fields = Fields(text_field, label_field, id_field, max_chars)
+    rows = list(rows_of(path, source, fmt))  # parse fully first: a broken file writes nothing
+    scan_rows(project, rows, fields, source=source)
+    batch = begin_ingest(session, project, path, source=source, split=split, licence=licence)
+    return ingest_rows(session, project, batch, rows, fields)
 
 
 def _existing_hashes(session: Session, project_id: int, hashes: set[str]) -> set[str]:

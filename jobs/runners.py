@@ -75,3 +75,75 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
                 "registered_version": model.registered_version,
                 "accuracy": model.metrics.get("accuracy"),
                 "macro_f1": model.metrics.get("macro_f1"), "cleared": cleared.to_dict()}
+
+
+@runner(JobKind.QA)
+def batch_qa(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
+    """A completed batch's QA and gate (``quality.service.close_batch``), in one unit of
+    work with the job's progress: killed, it runs again from the start; a batch already
+    closed is left as it is."""
+    from labelloop.annotate.service import is_complete
+    from labelloop.quality.service import close_batch
+    from labelloop.store.models import Batch
+
+    with open_session(settings.db_url) as s:
+        batch = s.get(Batch, job.params["batch_id"], with_for_update=True)
+        assert batch is not None
+        ran = is_complete(s, batch)
+        if ran:
+            close_batch(s, batch)
+        ctx.report(s, 1, 1)
+        return {"batch_id": batch.id, "status": str(batch.status), "ran": ran,
+                "gate_reason": batch.gate_reason}
+
+
+@runner(JobKind.INGEST)
+def ingest(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Ingest a large file: scan it whole first (a broken file, or one with no usable row,
+    fails the job before anything is written; the scan counts the rows), then store it in
+    committed chunks of ``settings.ingest_chunk`` rows, each with the job's progress
+    (rows read). Resumed, it skips the rows its committed chunks read."""
+    from itertools import islice
+    from pathlib import Path
+
+    from labelloop.ingest.service import (
+        Fields,
+        begin_ingest,
+        ingest_rows,
+        rows_of,
+        scan_rows,
+    )
+    from labelloop.store.models import IngestBatch
+
+    p = job.params
+    path, source, fmt = Path(p["path"]), p["source"], p.get("format")
+    fields = Fields(p.get("text_field", "text"), p.get("label_field"), p.get("id_field"),
+                    settings.max_text_chars)
+    batch_id, done, total = job.result.get("ingest_batch_id"), job.done, job.total
+    if batch_id is None:
+        with open_session(settings.db_url) as s:
+            project = s.get(Project, job.project_id)
+            assert project is not None
+            scan = scan_rows(project, rows_of(path, source, fmt), fields, source=source)
+            batch = begin_ingest(s, project, path, source=source, split=p.get("split", "pool"),
+                                 licence=p.get("licence"))
+            batch_id, done, total = batch.id, 0, scan.n_rows
+            ctx.report(s, 0, total, result={"ingest_batch_id": batch_id})
+    rows = islice(rows_of(path, source, fmt), done, None)
+    while chunk := list(islice(rows, settings.ingest_chunk)):
+        with open_session(settings.db_url) as s:
+            project = s.get(Project, job.project_id)
+            batch = s.get(IngestBatch, batch_id)
+            assert project is not None and batch is not None
+            ingest_rows(s, project, batch, chunk, fields)
+            done += len(chunk)
+            ctx.report(s, done, total)
+    with open_session(settings.db_url, read_only=True) as s:
+        batch = s.get(IngestBatch, batch_id)
+        assert batch is not None
+        out = {"ingest_batch_id": batch.id, "source": batch.source, "n_rows": batch.n_rows,
+               "n_accepted": batch.n_accepted, "n_duplicates": batch.n_duplicates,
+               "n_rejected": batch.n_rejected, "rejections": batch.rejections[:100]}
+    if p.get("delete_after"):
+        path.unlink(missing_ok=True)
+    return out

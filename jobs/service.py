@@ -53,7 +53,10 @@ class JobContext:
     job_id: int
     attempt: int
 
-    def report(self, session: Session, done: int, total: int | None = None) -> None:
+    def report(self, session: Session, done: int, total: int | None = None, *,
+               result: dict[str, Any] | None = None) -> None:
+        """``result``: keys to merge into the job's result with this chunk (what a resumed
+        run must find, such as the row it created)."""
         job = session.get(Job, self.job_id, with_for_update=True, populate_existing=True)
         if job is None or job.attempts != self.attempt or job.status != JobStatus.RUNNING:
             raise JobTakenOver(f"job {self.job_id} is no longer this worker's")
@@ -62,6 +65,8 @@ class JobContext:
         job.done, job.heartbeat_at = done, utcnow()
         if total is not None:
             job.total = total
+        if result:
+            job.result = {**job.result, **result}
         from labelloop.jobs.queue import stopping
 
         if stopping(self.settings):  # after this chunk commits: hand the rest back

@@ -124,18 +124,35 @@ def ingest(project: str, path: Path, text_field: str = "text",
            id_field: Annotated[str | None, typer.Option(
                help="The column holding the source's own id (kept with each item)")] = "id",
            split: Annotated[str, typer.Option(help="pool or eval")] = "pool",
-           licence: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
+           licence: Annotated[str | None, typer.Option()] = None, home: Home = None,
+           job: Annotated[bool | None, typer.Option(
+               "--job/--no-job", help="Ingest as a job: committed chunks, a progress bar, "
+               "resumable (default: files larger than ingest_inline_max_bytes)")] = None,
+           ) -> None:
     """Ingest JSONL, CSV, Parquet or a Hugging Face datasets folder; prints the report."""
     from labelloop.access.projects import get_project
-    from labelloop.ingest.service import ingest_file
+    from labelloop.core.errors import ValidationError
+    from labelloop.ingest.service import check_split, ingest_file
 
     def go() -> None:
         if (server := remote()) is not None:
             print_json(server.upload(f"{_p(project)}/ingest", path, text_field=text_field,
                                      label_field=label_field, id_field=id_field, split=split,
-                                     licence=licence))
+                                     licence=licence, background=job))
             return
         settings = settings_for(home)
+        large = path.is_file() and path.stat().st_size > settings.ingest_inline_max_bytes
+        if job or (job is None and large):
+            from labelloop.cli_jobs import run_here
+
+            check_split(split)
+            if not path.exists():
+                raise ValidationError(f"no such file or folder: {path}", where=str(path))
+            run_here("ingest", project, home, params=lambda _s, _p: {
+                "path": str(path.resolve()), "source": str(path), "text_field": text_field,
+                "label_field": label_field, "id_field": id_field, "split": split,
+                "licence": licence})
+            return
         with open_session(settings.db_url) as s:
             rep = ingest_file(s, get_project(s, project), path, text_field=text_field,
                               label_field=label_field, id_field=id_field, split=split,

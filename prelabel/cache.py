@@ -51,3 +51,19 @@ def embed_items(session: Session, items: Sequence[Item], encoder: Encoder, *,
     if not items:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([cached[it.id] for it in items]).astype(np.float32, copy=False)
+
+
+def vectors_by_id(session: Session, item_ids: Sequence[int], encoder: Encoder) -> np.ndarray:
+    """Vectors for ``item_ids`` in order (n, dim) float32: cached rows by primary key, the
+    rest embedded now (and cached)."""
+    ids = list(item_ids)
+    cached = load_embeddings(session, ids, encoder.key)
+    missing = [i for i in ids if i not in cached]
+    if missing:
+        items = [it for start in range(0, len(missing), 900) for it in session.scalars(
+            select(Item).where(Item.id.in_(missing[start:start + 900])))]
+        cached.update(zip([it.id for it in items], embed_items(session, items, encoder),
+                          strict=True))
+    if not ids:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.stack([cached[i] for i in ids]).astype(np.float32, copy=False)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
+from labelloop.prelabel.arrays import lookup, model_arrays, write_blocks
 from labelloop.prelabel.cache import embed_items
 from labelloop.prelabel.encoders import Encoder, load_checked
 from labelloop.prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
@@ -91,9 +92,11 @@ def _stored_head(path: str, mtime_ns: int, size: int) -> ClassifierHead:
 
 def prelabel_project(session: Session, project: Project, settings: Settings, *,
                      splits: tuple[str, ...] = ("pool",), progress: Progress = silent,
-                     limit: int | None = None, count: bool = True) -> PrelabelReport:
+                     limit: int | None = None, count: bool = True,
+                     item_ids: list[int] | None = None) -> PrelabelReport:
     """Predict the items in ``splits`` that the active model has not predicted yet: all of
-    them, or the first ``limit`` by id (a job's chunk; run again, it takes the next).
+    them, the first ``limit`` by id (a job's chunk; run again, it takes the next), or only
+    those of ``item_ids``.
 
     ``n_items`` counts the items in ``splits``; ``n_done`` those the model has predicted,
     these included (both 0 with ``count=False``: a job's later chunks keep their own tally
@@ -104,7 +107,11 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
     predicted = exists().where(Prediction.item_id == Item.id,
                                Prediction.model_version_id == model.id)
     todo = select(Item).where(*in_splits, ~predicted).order_by(Item.id)
-    items = list(session.scalars(todo.limit(limit) if limit is not None else todo))
+    if item_ids is not None:
+        items = [it for start in range(0, len(item_ids), 900)
+                 for it in session.scalars(todo.where(Item.id.in_(item_ids[start:start + 900])))]
+    else:
+        items = list(session.scalars(todo.limit(limit) if limit is not None else todo))
     start = time.perf_counter()
     if items:
         vectors = embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
@@ -123,8 +130,9 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
 
 def store_predictions(session: Session, model: ModelVersion, item_ids: list[int],
                       probs: np.ndarray, labels: list[str]) -> None:
-    """Bulk insert; probabilities keyed by label name, rounded to 5 decimals to keep rows
-    small."""
+    """Bulk insert: one row per item (probabilities keyed by label name, rounded to 5
+    decimals to keep rows small), and the same figures as compact blocks for next-batch
+    (``prelabel.arrays``), in the same unit of work."""
     top = probs.argmax(axis=1)
     rows = [{"item_id": item_id, "model_version_id": model.id, "label": labels[int(k)],
              "confidence": float(p[k]),
@@ -132,18 +140,13 @@ def store_predictions(session: Session, model: ModelVersion, item_ids: list[int]
             for item_id, p, k in zip(item_ids, probs, top, strict=True)]
     for start in range(0, len(rows), 2000):
         session.execute(insert(Prediction), rows[start:start + 2000])
+    write_blocks(session, model, item_ids, probs, labels)
     session.flush()
 
 
-def pool_predictions(session: Session, model: ModelVersion, item_ids: list[int],
+def pool_predictions(session: Session, model: ModelVersion, item_ids: list[int] | np.ndarray,
                      labels: list[str]) -> np.ndarray:
     """Stored probabilities for ``item_ids`` in order, columns in ``labels`` order (a label
-    the model did not know gets 0), shape (n, len(labels)); NaN rows if absent."""
-    out = np.full((len(item_ids), len(labels)), np.nan, dtype=np.float32)
-    index = {item_id: i for i, item_id in enumerate(item_ids)}
-    for start in range(0, len(item_ids), 900):
-        chunk = item_ids[start:start + 900]
-        for item_id, probs in session.execute(select(Prediction.item_id, Prediction.probs).where(
-                Prediction.model_version_id == model.id, Prediction.item_id.in_(chunk))):
-            out[index[item_id]] = [probs.get(name, 0.0) for name in labels]
-    return out
+    the model did not know gets 0), shape (n, len(labels)); NaN rows if absent. Read from
+    the model's prediction blocks (``prelabel.arrays``)."""
+    return lookup(model_arrays(session, model, labels), np.asarray(item_ids, dtype=np.int64))[0]

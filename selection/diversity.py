@@ -124,18 +124,20 @@ def typical_representatives(emb: np.ndarray, n: int, rng: np.random.Generator,
                             max_points: int = 20_000, niter: int = 10) -> np.ndarray:
     """n items, one nearest the centre of each of n k-means clusters, largest cluster first.
 
-    emb: (n_pool, d). Pools above ``max_points`` are clustered on a random sample of that
+    emb: (n_pool, d), an array or vectors read on demand (only the sample is read). Pools
+    above ``max_points`` are clustered on a random sample of that
     size (k-means cost is O(points * n * d * niter)). Used at cold start.
     """
     size = len(emb)
     sample = np.arange(size)
     if size > max(max_points, n):
         sample = np.sort(rng.choice(size, size=max(max_points, n), replace=False))
-    assign, dist = kmeans_assign(emb[sample], n, rng, niter=niter)
+    points = np.ascontiguousarray(emb[sample], dtype=np.float32)  # read once, if stored
+    assign, dist = kmeans_assign(points, n, rng, niter=niter)
     reps = best_per_cluster(assign, -dist)
     sizes = np.bincount(assign, minlength=int(assign.max()) + 1)
     reps = reps[np.argsort(-sizes[assign[reps]], kind="stable")]
-    return sample[fill_farthest(emb[sample], reps, n)]
+    return sample[fill_farthest(points, reps, n)]
 
 
 class KMeansDiversity:

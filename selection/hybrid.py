@@ -15,7 +15,14 @@ from labelloop.selection.diversity import (
     project_pca,
     typical_representatives,
 )
-from labelloop.selection.pool import Pool, check_request, require_embeddings, seed_from, top_k
+from labelloop.selection.pool import (
+    Pool,
+    check_request,
+    lazy_embeddings,
+    seed_from,
+    take_rows,
+    top_k,
+)
 
 _LARGE_WORK = 5e8  # multiply-adds per k-means iteration over all candidates
 
@@ -50,13 +57,13 @@ class DefaultHybrid:
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
         n = check_request(pool, n)
         if pool.probs is None:
-            return typical_representatives(require_embeddings(pool, self.name), n, rng)
+            return typical_representatives(lazy_embeddings(pool, self.name), n, rng)
         unc = scores.margin(pool.probs)
         m = min(pool.size, max(n, self.candidates_per_pick * n))
         cand = top_k(unc, m)
         if pool.embeddings is None or m <= n:
             return cand[:n]
-        emb = np.ascontiguousarray(np.asarray(pool.embeddings)[cand], dtype=np.float32)
+        emb = take_rows(pool.embeddings, cand)  # only the candidates' vectors are read
         km_rng = np.random.default_rng(seed_from(rng))
         space, per_centre = emb, 256
         if m * n * emb.shape[1] > _LARGE_WORK:

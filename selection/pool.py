@@ -96,6 +96,21 @@ def require_embeddings(pool: Pool, strategy: str) -> np.ndarray:
     return emb
 
 
+def lazy_embeddings(pool: Pool, strategy: str) -> np.ndarray:
+    """pool.embeddings as they are when they read rows on demand (``__getitem__`` with an
+    index array, as ``prelabel.arrays.StoredVectors``), else as ``require_embeddings``:
+    for strategies that touch only some rows."""
+    if pool.embeddings is not None and hasattr(pool.embeddings, "rows"):
+        return pool.embeddings  # type: ignore[return-value]
+    return require_embeddings(pool, strategy)
+
+
+def take_rows(emb: object, index: np.ndarray) -> np.ndarray:
+    """float32 rows ``index`` of ``emb`` (an array, or vectors read on demand)."""
+    rows = emb.rows(index) if hasattr(emb, "rows") else np.asarray(emb)[index]
+    return np.ascontiguousarray(rows, dtype=np.float32)
+
+
 def labeled_embeddings(pool: Pool, d: int) -> np.ndarray | None:
     """pool.labeled_embeddings as float32 (n_labeled, d), None when absent or empty."""
     if pool.labeled_embeddings is None or len(pool.labeled_embeddings) == 0:

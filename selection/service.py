@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.enums import BatchStatus, LabelOrigin, LabelReason, TaskStatus
-from labelloop.core.errors import EmptyPoolError, ValidationError
+from labelloop.core.errors import ConflictError, EmptyPoolError, ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
-from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.arrays import StoredVectors, lookup, model_arrays
+from labelloop.prelabel.cache import embed_items, vectors_by_id
 from labelloop.prelabel.service import (
     active_model,
     encoder_for,
@@ -44,15 +46,26 @@ class BatchReport:
         return asdict(self)
 
 
-def unlabeled_pool(session: Session, project: Project) -> list[Item]:
+def _unlabeled(project: Project) -> tuple[Any, ...]:
     """Pool items with no label (final or arrived with the data), no open task and in no
     open batch (an answered task's item waits there for its batch's QA)."""
     labeled = select(FinalLabel.item_id)
     in_open_task = select(Task.item_id).join(Batch, Batch.id == Task.batch_id).where(
         or_(Task.status == TaskStatus.OPEN, Batch.status == BatchStatus.OPEN))
-    return list(session.scalars(select(Item).where(
-        Item.project_id == project.id, Item.split == "pool", Item.given_label.is_(None),
-        Item.id.not_in(labeled), Item.id.not_in(in_open_task)).order_by(Item.id)))
+    return (Item.project_id == project.id, Item.split == "pool", Item.given_label.is_(None),
+            Item.id.not_in(labeled), Item.id.not_in(in_open_task))
+
+
+def unlabeled_pool(session: Session, project: Project) -> list[Item]:
+    """The unlabeled pool's items, by id."""
+    return list(session.scalars(select(Item).where(*_unlabeled(project)).order_by(Item.id)))
+
+
+def unlabeled_ids(session: Session, project: Project) -> np.ndarray:
+    """The unlabeled pool's item ids (n,) int64, ascending: what next-batch reads at a
+    million items (no row objects)."""
+    found = session.scalars(select(Item.id).where(*_unlabeled(project)).order_by(Item.id))
+    return np.fromiter(found, dtype=np.int64)
 
 
 def routing_policy(project: Project, model: ModelVersion, allow_auto: bool) -> RoutingPolicy:
@@ -87,7 +100,7 @@ def lock_project(session: Session, project: Project) -> None:
 def next_batch(session: Session, project: Project, settings: Settings, *, size: int,
                strategy: str = "default", auto_accept: bool = True, seed: int | None = None,
                class_boost: dict[str, float] | None = None,
-               progress: Progress = silent) -> BatchReport:
+               progress: Progress = silent, prelabel_limit: int | None = None) -> BatchReport:
     """Make the next labeling batch.
 
     Every unlabeled pool item is routed (see ``selection.routing``). Confident, non-critical
@@ -97,6 +110,9 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     ``project.calibration_share`` of them drawn uniformly from the non-critical pool (the
     unbiased sample the next model's auto-accept thresholds are calibrated on), the rest
     picked by ``strategy`` among the items routed to humans.
+
+    Items the active model has not predicted are pre-labeled first, here; more than
+    ``prelabel_limit`` of them raises ConflictError (a pre-labeling job's work).
     """
     if not 1 <= size <= MAX_BATCH_SIZE:
         raise ValidationError(f"batch size must lie in [1, {MAX_BATCH_SIZE}], got {size}",
@@ -105,15 +121,13 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         raise ValidationError(f"seed must lie in [0, 2**32), got {seed}", where="seed")
     chooser = get_strategy(strategy)  # unknown names fail before any work
     lock_project(session, project)  # one next-batch at a time per project
-    # Gold items too: a stale pre-label would give them away.
-    prelabel_project(session, project, settings, splits=("pool", "gold"), progress=progress)
     encoder = encoder_for(settings)
     model = active_model(session, project, encoder)
-    items = unlabeled_pool(session, project)
-    if not items:
+    _prelabel_missing(session, project, settings, model, prelabel_limit, progress)
+    ids = unlabeled_ids(session, project)
+    if not ids.size:
         raise EmptyPoolError(f"project {project.name!r} has no unlabeled pool items",
                              where="pool")
-    ids = [it.id for it in items]
     probs = pool_predictions(session, model, ids, project.labels)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
@@ -127,7 +141,7 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     session.add(batch)
     session.flush()
     auto = np.flatnonzero(routes.reason == AUTO_ACCEPT)
-    _auto_accept(session, batch, project, [ids[i] for i in auto], probs[auto])
+    _auto_accept(session, batch, project, ids[auto].tolist(), probs[auto])
     audit = np.flatnonzero(routes.reason == AUDIT)
     calibration = np.flatnonzero(routes.reason == CALIBRATION)
     human = np.flatnonzero(routes.human & (routes.reason != AUDIT) &
@@ -135,7 +149,9 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
 
     picked = np.zeros(0, dtype=int)
     if human.size:
-        vectors = embed_items(session, [items[i] for i in human], encoder)
+        # The vectors are read on demand: the default strategy reads its candidates' only.
+        vectors = StoredVectors(ids[human], encoder.dim,
+                                lambda some: vectors_by_id(session, some, encoder))
         # Only strategies that measure distance to the labeled set pay for loading it.
         labeled = (_labeled_vectors(session, project, encoder)
                    if getattr(chooser, "needs_labeled", False) else None)
@@ -151,7 +167,7 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
             # MC-dropout strategies sample the pre-labeler's own linear map, so they read the
             # features that map reads (neighbour-smoothed embeddings for a trained head).
             head = load_head(project, model, encoder)
-            vectors, module = head.features(vectors), head.dropout_module()
+            vectors, module = head.features(np.asarray(vectors)), head.dropout_module()
         pool = Pool(probs=None if cold else probs[human], embeddings=vectors,
                     labeled_embeddings=labeled, class_boost=boost, model=module)
         picked = human[chooser.select(pool, min(size - calibration.size, human.size), rng)]
@@ -159,12 +175,34 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     order = np.concatenate([picked, calibration, audit])
     for rank, i in enumerate(order):
         top = int(np.argmax(probs[i]))
-        session.add(Task(batch_id=batch.id, item_id=ids[i], reason=str(routes.reason[i]),
+        session.add(Task(batch_id=batch.id, item_id=int(ids[i]), reason=str(routes.reason[i]),
                          required=int(routes.required[i]), prelabel=project.labels[top],
                          prelabel_confidence=float(probs[i, top]), score=float(-rank)))
     session.flush()
-    return BatchReport(batch.id, strategy, model.id, len(items), len(order), len(auto),
+    return BatchReport(batch.id, strategy, model.id, len(ids), len(order), len(auto),
                        dict(Counter(str(routes.reason[i]) for i in order)), seconds)
+
+
+def _prelabel_missing(session: Session, project: Project, settings: Settings,
+                      model: ModelVersion, limit: int | None, progress: Progress) -> None:
+    """Pre-label, here, the pool and gold items the active model has not predicted: all of
+    the pool, as a pre-labeling job does (the QA's label-error scan reads the labeled
+    items' cached vectors), and gold (a stale pre-label would give them away). More than
+    ``limit`` of them is a pre-labeling job's work, not a request's: ConflictError."""
+    wanted = np.fromiter(session.scalars(select(Item.id).where(
+        Item.project_id == project.id, Item.split.in_(("pool", "gold")))), dtype=np.int64)
+    _, found = lookup(model_arrays(session, model, project.labels), wanted)
+    missing = wanted[~found]
+    if not missing.size:
+        return
+    if limit is not None and missing.size > limit:
+        raise ConflictError(
+            f"{missing.size} items of project {project.name!r} have no pre-label from its "
+            f"model yet (more than the {limit} a request pre-labels): run a pre-labeling job "
+            f"first (POST /projects/{project.name}/prelabel, or `labelloop prelabel`)",
+            where="pool")
+    prelabel_project(session, project, settings, splits=("pool", "gold"), progress=progress,
+                     count=False, item_ids=missing.tolist())
 
 
 def _auto_accept(session: Session, batch: Batch, project: Project, item_ids: list[int],

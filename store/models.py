@@ -282,6 +282,25 @@ class Prediction(Base):
         return [self.probs.get(name, 0.0) for name in labels]
 
 
+class PredictionBlock(Base):
+    """A model's probabilities for a run of items, as two arrays: item ids (int64) and
+    probabilities (float32, rows in ``item_ids`` order, columns in ``labels`` order).
+
+    Written in the same unit of work as the items' ``predictions`` rows, so the two never
+    disagree. Next-batch reads a whole pool's probabilities from a few hundred of these
+    (``prelabel.arrays``) instead of parsing one JSON document per item."""
+
+    __tablename__ = "prediction_blocks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    n: Mapped[int] = mapped_column(Integer)
+    item_ids: Mapped[bytes] = mapped_column(LargeBinary)  # int64 (n,)
+    probs: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (n, len(labels))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Batch(Base):
     """A labeling batch: tasks picked by one strategy, QA'd and gated as a unit."""
 

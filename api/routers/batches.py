@@ -18,10 +18,13 @@ router = APIRouter(route_class=UnitOfWorkRoute,
 def create_next_batch(body: NextBatchRequest, access: ManageData, session: SessionDep,
                       settings: SettingsDep) -> BatchOut:
     """Route the pool, auto-accept what is safe, and pick the next items for humans. One
-    at a time per project: a second request waits for the first."""
+    at a time per project: a second request waits for the first. Items not yet pre-labeled
+    are pre-labeled first, up to ``prelabel_inline_max``; past that, 409: run a pre-labeling
+    job (POST /projects/{project}/prelabel) first."""
     report = next_batch(session, access.project, settings, size=body.size,
                         strategy=body.strategy, auto_accept=body.auto_accept, seed=body.seed,
-                        class_boost=body.class_boost)
+                        class_boost=body.class_boost,
+                        prelabel_limit=settings.prelabel_inline_max)
     audit.record(session, access.user.name, AuditAction.NEXT_BATCH,
                  project_id=access.project.id, target=f"batch {report.batch_id}",
                  strategy=body.strategy, size=body.size, n_tasks=report.n_tasks,

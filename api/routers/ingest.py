@@ -7,7 +7,7 @@ from labelloop.api.deps import ManageData, SessionDep, SettingsDep
 from labelloop.api.routers.jobs import job_out
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import IngestReportOut, JobOut
-from labelloop.api.uploads import saved_upload
+from labelloop.api.uploads import keep_upload, saved_upload
 from labelloop.core.enums import AuditAction, JobKind
 from labelloop.ingest.service import ingest_file
 from labelloop.jobs.service import submit_job
@@ -17,17 +17,39 @@ router = APIRouter(route_class=UnitOfWorkRoute,
 FieldName = Annotated[str, Query(min_length=1, max_length=200)]
 
 
-@router.post("/ingest", response_model=IngestReportOut)
-def ingest(access: ManageData, session: SessionDep, settings: SettingsDep,
+@router.post("/ingest", response_model=None, responses={
+    200: {"model": IngestReportOut, "description": "The file was ingested"},
+    202: {"model": JobOut, "description": "A large file (or background=true): an ingest "
+                                          "job reads it; follow it at the Location given"}})
+def ingest(access: ManageData, session: SessionDep, settings: SettingsDep, response: Response,
            file: Annotated[UploadFile, File(description="JSONL, CSV or Parquet")],
            text_field: FieldName = "text",
            label_field: Annotated[str | None, Query(min_length=1, max_length=200)] = "label",
            id_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
            split: Annotated[str, Query(pattern="^(pool|eval)$")] = "pool",
-           licence: Annotated[str | None, Query(max_length=200)] = None) -> IngestReportOut:
+           licence: Annotated[str | None, Query(max_length=200)] = None,
+           background: Annotated[bool | None, Query(
+               description="Ingest as a job (202); default: only files larger than "
+                           "ingest_inline_max_bytes")] = None,
+           ) -> IngestReportOut | JobOut:
     """Upload a file of items. Bad rows are listed with row number and reason; good rows go
-    in; identical content is stored once. A file with no usable row is refused whole."""
+    in; identical content is stored once. A file with no usable row is refused whole. A
+    large file is ingested by a job, in committed chunks, with progress."""
     with saved_upload(file, settings.max_upload_bytes) as path:
+        large = path.stat().st_size > settings.ingest_inline_max_bytes
+        if background or (background is None and large):
+            kept = keep_upload(path, settings.uploads_dir)
+            job = submit_job(session, settings, JobKind.INGEST, by=access.user.name,
+                             project=access.project, params={
+                                 "path": str(kept), "source": f"upload:{file.filename}",
+                                 "text_field": text_field, "label_field": label_field,
+                                 "id_field": id_field, "split": split, "licence": licence,
+                                 "delete_after": True})
+            audit.record(session, access.user.name, AuditAction.INGEST,
+                         project_id=access.project.id, target=f"job {job.id}", split=split)
+            response.status_code = status.HTTP_202_ACCEPTED
+            response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
+            return job_out(job)
         report = ingest_file(session, access.project, path, text_field=text_field,
                              label_field=label_field, id_field=id_field, split=split,
                              licence=licence, source_name=f"upload:{file.filename}",

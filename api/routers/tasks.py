@@ -1,14 +1,17 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy.orm import Session
 
 from labelloop.access import audit
 from labelloop.annotate.service import Answer, my_tasks, next_tasks
 from labelloop.api.deps import Annotate, IdPath, SessionDep, SettingsDep
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import AnnotationOut, SubmitRequest, TaskOut
-from labelloop.core.enums import AuditAction
+from labelloop.core.enums import AuditAction, JobKind
+from labelloop.jobs.service import submit_job
 from labelloop.loop import submit_answer
+from labelloop.store.models import Batch
 
 router = APIRouter(route_class=UnitOfWorkRoute,
                    prefix="/projects/{project}/tasks", tags=["annotate"])
@@ -44,15 +47,26 @@ def submit_annotation(task_id: IdPath, body: SubmitRequest, access: Annotate,
                       ) -> AnnotationOut:
     """Accept the pre-label, correct it, keep a draft or skip with a reason. Change it
     later by answering again (until the batch closes). The last answer of a batch runs its
-    QA. With an Idempotency-Key, a retry returns the first result (200)."""
+    QA, as a job (``qa_job_id``: follow it at /jobs/{id}). With an Idempotency-Key, a
+    retry returns the first result (200)."""
     answer = Answer(label=body.label, status=body.status, skip_reason=body.skip_reason,
                     seconds_spent=body.seconds_spent, idempotency_key=idempotency_key)
+    qa_jobs: list[int] = []
+
+    def queue_qa(s: Session, batch: Batch) -> None:
+        qa_jobs.append(submit_job(s, settings, JobKind.QA, by=access.user.name,
+                                  project=access.project,
+                                  params={"batch_id": batch.id}).id)
+
     done = submit_answer(session, task_id, access.user.name, answer=answer,
-                         project=access.project, timeout_s=settings.assignment_timeout_s)
+                         project=access.project, timeout_s=settings.assignment_timeout_s,
+                         qa=queue_qa)
     if not done.created:
         response.status_code = status.HTTP_200_OK
     if not done.replayed:
         audit.record(session, access.user.name, AuditAction.ANSWER,
                      project_id=access.project.id, target=f"task {task_id}",
                      status=done.annotation.status.value, label=done.annotation.label)
-    return AnnotationOut.model_validate(done.annotation)
+    out = AnnotationOut.model_validate(done.annotation)
+    out.qa_job_id = qa_jobs[0] if qa_jobs else None
+    return out

@@ -98,6 +98,8 @@ class JobKind(StrEnum):
 
     PRELABEL = "prelabel"
     TRAIN = "train"
+    QA = "qa"  # a completed batch's QA and gate
+    INGEST = "ingest"  # a large file, in committed chunks
 
 
 class JobStatus(StrEnum):

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
                                 "HTTPS only (set it behind TLS)")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0,
                                   description="Largest file an HTTP upload may send")
+    ingest_inline_max_bytes: int = Field(default=16 * 1024 * 1024, ge=0, description="An "
+                                         "upload larger than this is ingested by a job "
+                                         "(202), not inside the request")
+    ingest_chunk: int = Field(default=5_000, ge=1, le=1_000_000, description="Rows per "
+                              "committed chunk of an ingest job")
     queue_url: str | None = Field(default=None, description="The job queue (huey): "
                                   "default, a SQLite file <home>/queue.db with a worker "
                                   "thread in `labelloop serve`; redis://host:6379/0 in "
@@ -73,6 +78,9 @@ class Settings(BaseSettings):
                            "chunk of a job: killed, it loses at most one chunk of work")
     job_stale_s: float = Field(default=60.0, gt=0, description="A running job whose worker "
                                "has not reported for this long is taken over by another")
+    prelabel_inline_max: int = Field(default=2_000, ge=0, description="The most items a "
+                                     "next-batch request pre-labels itself; more is a "
+                                     "pre-labeling job's work (409 until it has run)")
     compute: Literal["local", "ray"] = Field(default="local", description="Where embedding "
                                               "runs: in this process, or on Ray actors "
                                               "(prelabel.distributed)")
@@ -121,6 +129,11 @@ class Settings(BaseSettings):
     @property
     def export_dir(self) -> Path:
         return self.home.resolve() / "exports"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploads kept for the ingest jobs that read them (shared with remote workers)."""
+        return self.home.resolve() / "uploads"
 
     def session_secret(self) -> str:
         """``secret_key``, else one made at first use and kept (mode 600) under home."""

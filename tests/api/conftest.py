@@ -8,6 +8,7 @@ from labelloop.access.users import add_member, bootstrap_admin, create_token, us
 from labelloop.api.app import create_app
 from labelloop.core.enums import Role
 from labelloop.core.settings import Settings
+from labelloop.jobs.service import wait
 from labelloop.store.db import open_session
 
 
@@ -48,3 +49,11 @@ def client(settings) -> TestClient:
 @pytest.fixture
 def team(settings) -> Team:
     return Team(settings)
+
+
+def qa_done(settings: Settings, answer: dict) -> None:
+    """When ``answer`` (an answer's JSON) completed its batch, wait for the batch's QA job
+    (run by the server's worker: the client must be inside ``with client:``)."""
+    if answer.get("qa_job_id") is not None:
+        job = wait(settings, answer["qa_job_id"], timeout_s=120)
+        assert job.status == "done", (job.status, job.last_error)

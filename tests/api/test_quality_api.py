@@ -10,20 +10,27 @@ from sqlalchemy import func, select
 from labelloop.ingest.checks import content_hash
 from labelloop.store.db import open_session
 from labelloop.store.models import Item
+from tests.api.conftest import qa_done
 from tests.conftest import CRITICAL, LABELS, banking_rows, write_csv
 
 
 def run_batch(client, team, answer, size: int, seed: int) -> int:  # noqa: ANN001
-    """A new batch that "ana" and "ben" answer in full with ``answer(who, text)``."""
+    """A new batch that "ana" and "ben" answer in full with ``answer(who, text)``; the last
+    answer queues its QA, which the server's worker runs."""
     r = client.post("/projects/bank/batches", json={"size": size, "seed": seed})
     assert r.status_code == 201, r.text
-    for who in ("ana", "ben"):
-        me = team.headers(who, "annotator", "bank")
-        tasks = client.post("/projects/bank/tasks/next", params={"limit": 100}, headers=me)
-        for t in tasks.json():
-            a = client.post(f"/projects/bank/tasks/{t['task_id']}/annotations",
-                            json={"label": answer(who, t["text"])}, headers=me)
-            assert a.status_code == 201, a.text
+    qa_jobs = []
+    with client:  # the server's lifespan: its job worker runs the batch's QA
+        for who in ("ana", "ben"):
+            me = team.headers(who, "annotator", "bank")
+            tasks = client.post("/projects/bank/tasks/next", params={"limit": 100}, headers=me)
+            for t in tasks.json():
+                a = client.post(f"/projects/bank/tasks/{t['task_id']}/annotations",
+                                json={"label": answer(who, t["text"])}, headers=me)
+                assert a.status_code == 201, a.text
+                qa_jobs += [a.json()["qa_job_id"]] if a.json()["qa_job_id"] else []
+                qa_done(client.app.state.settings, a.json())
+    assert len(qa_jobs) == 1  # only the answer that completed the batch queued its QA
     return r.json()["batch_id"]
 
 

@@ -41,28 +41,36 @@ def test_full_round_over_http(client, team, settings, tmp_path):
     batch = r.json()
     assert batch["n_tasks"] == 40 and batch["n_auto_accepted"] == 0  # zero-shot: no auto
 
-    answered = 0
-    for annotator in ("ana", "ben", "chen"):
-        me = team.headers(annotator, "annotator", "bank")
-        tasks = client.post("/projects/bank/tasks/next", params={"limit": 100},
-                            headers=me).json()
-        for t in tasks:
-            assert t["prelabel"] in LABELS and t["reason"] in ("safety-critical",
-                                                                "low-confidence",
-                                                                "calibration")
-            # the pre-label as a suggestion: value, score, model, probabilities by name
-            hint = t["suggestion"]
-            assert hint["value"] == {"label": t["prelabel"]}
-            assert abs(hint["score"] - t["prelabel_confidence"]) < 1e-4  # (probs: 5 places)
-            assert hint["model_version"].startswith("zero-shot/")
-            assert set(hint["probs"]) == set(LABELS)
-            assert max(hint["probs"], key=hint["probs"].get) == t["prelabel"]
-            r = client.post(f"/projects/bank/tasks/{t['task_id']}/annotations",
-                            json={"label": truth[content_hash(t["text"])],
-                                  "seconds_spent": 3.5}, headers=me)
-            assert r.status_code == 201, r.text
-            answered += 1
+    answered, qa_jobs = 0, []
+    with client:  # the server's lifespan: its worker runs the batch's QA job
+        for annotator in ("ana", "ben", "chen"):
+            me = team.headers(annotator, "annotator", "bank")
+            tasks = client.post("/projects/bank/tasks/next", params={"limit": 100},
+                                headers=me).json()
+            for t in tasks:
+                assert t["prelabel"] in LABELS and t["reason"] in ("safety-critical",
+                                                                    "low-confidence",
+                                                                    "calibration")
+                # the pre-label as a suggestion: value, score, model, probabilities by name
+                hint = t["suggestion"]
+                assert hint["value"] == {"label": t["prelabel"]}
+                assert abs(hint["score"] - t["prelabel_confidence"]) < 1e-4  # (probs: 5 places)
+                assert hint["model_version"].startswith("zero-shot/")
+                assert set(hint["probs"]) == set(LABELS)
+                assert max(hint["probs"], key=hint["probs"].get) == t["prelabel"]
+                r = client.post(f"/projects/bank/tasks/{t['task_id']}/annotations",
+                                json={"label": truth[content_hash(t["text"])],
+                                      "seconds_spent": 3.5}, headers=me)
+                assert r.status_code == 201, r.text
+                answered += 1
+                if r.json()["qa_job_id"] is not None:
+                    qa_jobs.append(r.json()["qa_job_id"])
+        # The last answer returned at once; the batch's QA runs as a job.
+        assert len(qa_jobs) == 1
+        qa_job = wait(settings, qa_jobs[0])
     assert answered >= 40
+    assert qa_job.kind == "qa" and qa_job.status == "done", qa_job.last_error
+    assert qa_job.result["status"] == "passed" and qa_job.result["ran"] is True
 
     qa = client.get(f"/projects/bank/batches/{batch['batch_id']}").json()
     assert qa["status"] == "passed", qa

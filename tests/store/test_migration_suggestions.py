@@ -78,3 +78,28 @@ def _check_round_trip(old_url: str) -> None:
     engine.dispose()
     assert {k: json.loads(v) if isinstance(v, str) else v for k, v in rows.items()} == {
         1: [0.2, 0.7, 0.1], 2: [0.6, 0.4]}
+
+
+def test_migration_0007_writes_the_blocks_of_existing_predictions(tmp_path):
+    """Predictions stored before 0007 get their compact blocks, in the project's label
+    order, so next-batch reads them like new ones."""
+    from labelloop.prelabel.service import pool_predictions
+    from labelloop.store.models import ModelVersion, PredictionBlock
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _database_at_0004(url)
+    command.upgrade(alembic_config(url), "head")
+    with open_session(url, read_only=True) as s:
+        assert len(list(s.scalars(select(PredictionBlock)))) == 2
+        first, second = s.get(ModelVersion, 1), s.get(ModelVersion, 2)
+        assert pool_predictions(s, first, [1], ["a", "b", "c"]).tolist() == [
+            [pytest.approx(0.2), pytest.approx(0.7), pytest.approx(0.1)]]
+        assert pool_predictions(s, second, [2, 1], ["y", "z"])[0].tolist() == [
+            pytest.approx(0.4), pytest.approx(0.6)]
+    command.downgrade(alembic_config(url), "0006")
+    engine = create_engine(url)
+    with engine.connect() as c:
+        assert "prediction_blocks" not in {r[0] for r in c.execute(text(
+            "SELECT name FROM sqlite_master WHERE type='table'"))}
+    engine.dispose()
+    dispose_engines(url)
