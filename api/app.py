@@ -23,6 +23,7 @@ from labelloop.api.errors import install_error_handlers
 from labelloop.api.routers import (
     auth,
     batches,
+    browse,
     ingest,
     jobs,
     projects,
@@ -37,7 +38,7 @@ from labelloop.store.db import get_engine
 
 DOCS_ASSETS = "/docs-assets"
 ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
-           quality.router, versions.router, jobs.router)
+           quality.router, versions.router, jobs.router, browse.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

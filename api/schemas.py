@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -466,3 +466,46 @@ class AuditEventOut(BaseModel):
     project_id: int | None
     target: str
     detail: dict[str, Any]
+
+
+class ItemRowOut(BaseModel):
+    item_id: int
+    text: str
+    split: str
+    source: str
+    source_row: int
+    external_id: str | None
+    ingest_batch_id: int
+    given_label: str | None
+    created_at: datetime
+
+
+class ItemPageOut(BaseModel):
+    count: int = Field(description="Every item the filters match")
+    rows: list[ItemRowOut]
+    next_after: int | None = Field(description="Pass as after= for the next page")
+
+
+class TaskRowOut(BaseModel):
+    task_id: int
+    batch_id: int
+    item_id: int
+    status: str
+    reason: str
+    required: int
+    prelabel: str | None
+    prelabel_confidence: float | None
+
+
+class TaskPageOut(BaseModel):
+    count: int = Field(description="Every task the filters match")
+    rows: list[TaskRowOut]
+    next_after: int | None = Field(description="Pass as after= for the next page")
+
+
+class EmbedRequest(BaseModel):
+    encoder: str | None = Field(default=None, min_length=1, max_length=1000,
+                                description="The packaged all-MiniLM-L6-v2, or a model folder "
+                                            "on the server; default: the configured encoder")
+    splits: list[Literal["pool", "gold", "eval"]] = Field(
+        default=["pool", "gold", "eval"], min_length=1, max_length=3)

@@ -17,6 +17,11 @@ fast for a person); ``--think-s 0`` drives the server flat out, to find its capa
 Prints p50/p95/p99 of sign-in, next-task and submit and the answers per second, and writes
 benchmarks/results/load_annotators_<db>[_flat_out].json.
 
+With ``--prelabel-items N`` a second project holds N pool items, and a pre-labeling job over
+them (real MiniLM, on the same two cores) is started on the server just before the
+annotators: their latency is measured while it runs (the JSON says how many items the job
+embedded during the window, and whether it was still running at its end).
+
     python benchmarks/load_annotators.py --db sqlite   [--annotators 50 --seconds 30]
     python benchmarks/load_annotators.py --db postgres [--pg-admin URL]
 """
@@ -41,7 +46,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 
 from labelloop.access.projects import create_project
 from labelloop.access.users import add_member, create_token, create_user
@@ -58,6 +63,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def make_bulk(url: str, n_items: int) -> str:
+    """Project "bulk" with ``n_items`` unlabeled pool items; returns an admin token."""
+    from labelloop.access.users import bootstrap_admin
+
+    rng = random.Random(7)
+    words = ("card payment refund transfer account balance pin limit delivery order cancel "
+             "fee charge top-up cash exchange rate verify identity app").split()
+    with open_session(url) as s:
+        project = create_project(s, "bulk", LABELS)
+        source = IngestBatch(project_id=project.id, source="bulk", source_digest="-",
+                             split="pool")
+        s.add(source)
+        s.flush()
+        s.execute(insert(Item), [
+            {"project_id": project.id, "text": f"ticket {i}: " + " ".join(
+                rng.choice(words) for _ in range(12)), "content_hash": f"b{i:063d}",
+             "split": "pool", "source": "bulk", "source_row": i,
+             "ingest_batch_id": source.id, "meta": {}} for i in range(n_items)])
+        return create_token(s, bootstrap_admin(s), "bench-admin")[1]
 
 
 def make_world(url: str, n_tasks: int, overlap: int, n_annotators: int) -> list[str]:
@@ -210,6 +236,8 @@ def main() -> int:
                          "on [0, 2x]); 0: every annotator answers flat out")
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--pg-admin", default=PG_ADMIN)
+    ap.add_argument("--prelabel-items", type=int, default=0,
+                    help="run a pre-labeling job over this many items during the load")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="labelloop-load-"))
@@ -223,6 +251,7 @@ def main() -> int:
             c.execute(text(f'CREATE DATABASE "{pg_name}"'))
         url = args.pg_admin.rsplit("/", 1)[0] + f"/{pg_name}"
     tokens = make_world(url, args.tasks, args.overlap, args.annotators)
+    admin_token = make_bulk(url, args.prelabel_items) if args.prelabel_items else None
     dispose_engines(url)
 
     port = free_port()
@@ -244,7 +273,21 @@ def main() -> int:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        job = None
+        if admin_token is not None:
+            auth = {"Authorization": f"Bearer {admin_token}"}
+            r = httpx.post(f"{base}/projects/bulk/prelabel", headers=auth, timeout=30)
+            assert r.status_code == 202, r.text
+            job_path = r.headers["Location"]
+            while (job := httpx.get(f"{base}{job_path}", headers=auth).json())["done"] == 0:
+                time.sleep(0.2)  # the job is running (the encoder loaded) before the load
+            done_before = job["done"]
         tally, wall = asyncio.run(drive(base, tokens, args.seconds, args.think_s))
+        if admin_token is not None:
+            job = httpx.get(f"{base}{job_path}", headers=auth).json()
+            job = {"items_embedded_during_load": job["done"] - done_before,
+                   "still_running_at_end": job["status"] == "running",
+                   "rate_per_s": job["rate_per_s"], "total": job["total"]}
     finally:
         server.terminate()
         try:
@@ -261,7 +304,7 @@ def main() -> int:
     result = {
         "db": args.db, "annotators": args.annotators, "seconds": round(wall, 1),
         "tasks": args.tasks, "overlap": args.overlap, "think_s": args.think_s,
-        "workers": args.workers,
+        "workers": args.workers, "prelabel_job": job,
         "answers_per_second": round(len(tally.acked) / wall, 1),
         "sign_in_ms": pct(tally.sign_in_ms),
         "next_task_ms": pct(tally.next_ms), "submit_ms": pct(tally.submit_ms),
@@ -272,7 +315,8 @@ def main() -> int:
     }
     RESULTS.mkdir(exist_ok=True)
     tag = ("" if args.think_s > 0 else "_flat_out") + \
-        (f"_{args.workers}_workers" if args.workers > 1 else "")
+        (f"_{args.workers}_workers" if args.workers > 1 else "") + \
+        ("_during_prelabel" if args.prelabel_items else "")
     (RESULTS / f"load_annotators_{args.db}{tag}.json").write_text(json.dumps(result, indent=2))
     print(f"{args.db}: {args.annotators} annotators (think {args.think_s} s), "
           f"{result['seconds']} s, "
@@ -282,6 +326,8 @@ def main() -> int:
         print(f"  {name:13s} p50 {p['p50']:7.1f}  p95 {p['p95']:7.1f}  p99 {p['p99']:7.1f}  "
               f"(n={p['n']})")
     print(f"  status {result['status']}")
+    if job is not None:
+        print(f"  pre-label job during the load: {job}")
     print("  " + ", ".join(f"{k} {v}" for k, v in checks.items()) + f", 5xx {n_5xx}, "
           f"transport errors {n_transport}")
     ok = (n_5xx == 0 and n_transport == 0 and checks["acknowledged_missing"] == 0

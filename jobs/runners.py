@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
 from labelloop.core.enums import JobKind
 from labelloop.core.settings import Settings
 from labelloop.jobs.service import JobContext, runner
@@ -138,7 +140,9 @@ def ingest(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
             ingest_rows(s, project, batch, chunk, fields)
             done += len(chunk)
             ctx.report(s, done, total)
-    with open_session(settings.db_url, read_only=True) as s:
+    with open_session(settings.db_url) as s:
+        if s.get_bind().dialect.name == "postgresql":  # fresh statistics for the planner
+            s.execute(text("ANALYZE items"))
         batch = s.get(IngestBatch, batch_id)
         assert batch is not None
         out = {"ingest_batch_id": batch.id, "source": batch.source, "n_rows": batch.n_rows,
@@ -147,3 +151,30 @@ def ingest(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     if p.get("delete_after"):
         path.unlink(missing_ok=True)
     return out
+
+
+@runner(JobKind.EMBED)
+def embed(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Embed the project's items for ``params["encoder"]`` (default: the configured one),
+    ``job_chunk`` items a unit of work; a rerun starts at the first item without a vector
+    for that encoder, so each is embedded once."""
+    from labelloop.prelabel.service import embed_project, encoder_named
+
+    encoder = encoder_named(settings, job.params.get("encoder"))
+    splits = tuple(job.params.get("splits", ["pool", "gold", "eval"]))
+    done = total = None
+    n_new = 0
+    while True:
+        with open_session(settings.db_url) as s:
+            project = s.get(Project, job.project_id)
+            assert project is not None
+            step = embed_project(s, project, settings, encoder, splits=splits,
+                                 limit=settings.job_chunk, count=total is None)
+            if total is None:
+                done, total = step.n_done, step.n_items
+            else:
+                done += step.n_new
+            ctx.report(s, done, total)
+        n_new += step.n_new
+        if done >= total or step.n_new == 0:
+            return {"encoder": encoder.key, "n_items": total, "n_new": n_new}

@@ -175,6 +175,30 @@ def prelabel(project: str, home: Home = None,
     run_or_exit(lambda: run_here("prelabel", project, home, detach=detach))
 
 
+@app.command()
+def embed(project: str, home: Home = None,
+          encoder: Annotated[str | None, typer.Option(
+              help="The packaged all-MiniLM-L6-v2 or a local model folder (default: the "
+                   "configured encoder)")] = None,
+          detach: Annotated[bool, typer.Option(
+              help="Only queue the job, for a server's worker or `labelloop worker`")]
+          = False) -> None:
+    """Embed the project's items for an encoder (a new one, or a fine-tuned version), as a
+    job: committed chunks, a progress bar, resumable; the vectors wait in the cache."""
+    from labelloop.cli_jobs import run_here
+    from labelloop.prelabel.service import check_encoder
+
+    def params(_s: object, _p: object) -> dict[str, str]:
+        if encoder is None:
+            return {}
+        check_encoder(encoder)
+        return {"encoder": encoder}
+
+    run_or_exit(lambda: run_here("embed", project, home, route="embeddings",
+                                 body={"encoder": encoder} if encoder else {},
+                                 params=params, detach=detach))
+
+
 @app.command("next-batch")
 def next_batch_cmd(project: str, size: int = 50, strategy: str = "default",
                    seed: Annotated[int | None, typer.Option()] = None,

@@ -97,9 +97,10 @@ def model_arrays(session: Session, model: ModelVersion, labels: list[str]) -> Mo
     all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
     all_probs = (np.concatenate(probs) if probs
                  else np.zeros((0, len(labels)), dtype=np.float32))
-    order = np.argsort(all_ids, kind="stable")
-    out = ModelArrays(all_ids[order], all_probs[order], list(labels),
-                      frozenset(seen | set(new)))
+    if len(all_ids) > 1 and not bool((all_ids[1:] > all_ids[:-1]).all()):
+        order = np.argsort(all_ids, kind="stable")  # blocks came out of id order
+        all_ids, all_probs = all_ids[order], all_probs[order]
+    out = ModelArrays(all_ids, all_probs, list(labels), frozenset(seen | set(new)))
     if not dirty:
         with _lock:
             _cache[key] = out
@@ -123,13 +124,16 @@ def _columns(values: np.ndarray, have: list[str], want: list[str]) -> np.ndarray
 def lookup(arrays: ModelArrays, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(probs (n, k) with NaN rows for items the model has not predicted, found (n,) bool)."""
     ids = np.asarray(item_ids, dtype=np.int64)
-    pos = np.searchsorted(arrays.item_ids, ids)
-    pos_ok = np.minimum(pos, max(len(arrays.item_ids) - 1, 0))
-    found = (pos < len(arrays.item_ids)) & (arrays.item_ids[pos_ok] == ids
-                                            if len(arrays.item_ids) else False)
-    out = np.full((len(ids), arrays.probs.shape[1]), np.nan, dtype=np.float32)
-    out[found] = arrays.probs[pos[found]]
-    return out, np.asarray(found, dtype=bool)
+    have = arrays.item_ids
+    if not len(have):
+        return (np.full((len(ids), arrays.probs.shape[1]), np.nan, dtype=np.float32),
+                np.zeros(len(ids), dtype=bool))
+    pos = np.minimum(np.searchsorted(have, ids), len(have) - 1)
+    found = have[pos] == ids
+    out = arrays.probs.take(pos, axis=0)  # one copy of the rows asked for
+    if not found.all():
+        out[~found] = np.nan
+    return out, found
 
 
 class StoredVectors:
@@ -137,11 +141,16 @@ class StoredVectors:
     reads those rows only; ``np.asarray`` reads them all (strategies that need every
     vector). ``fetch(ids)`` returns vectors for item ids in order."""
 
-    def __init__(self, item_ids: np.ndarray, dim: int,
+    def __init__(self, item_ids: np.ndarray, dim: int | Callable[[], int],
                  fetch: Callable[[list[int]], np.ndarray]) -> None:
         self.item_ids = np.asarray(item_ids, dtype=np.int64)
-        self.dim = dim
+        self._dim = dim
         self._fetch = fetch
+
+    @property
+    def dim(self) -> int:
+        """d (asked of a callable only when needed: it may load an encoder)."""
+        return self._dim if isinstance(self._dim, int) else self._dim()
 
     def __len__(self) -> int:
         return len(self.item_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,13 +12,14 @@ import numpy as np
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
+from labelloop.core.errors import ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
 from labelloop.prelabel.arrays import lookup, model_arrays, write_blocks
 from labelloop.prelabel.cache import embed_items
-from labelloop.prelabel.encoders import Encoder, load_checked
+from labelloop.prelabel.encoders import Encoder, load_checked, resolve_model_path
 from labelloop.prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
-from labelloop.store.models import Item, ModelVersion, Prediction, Project
+from labelloop.store.models import Embedding, Item, ModelVersion, Prediction, Project
 
 
 @dataclass
@@ -40,6 +41,40 @@ def encoder_for(settings: Settings) -> Encoder:
     return load_checked(settings.encoder, settings.runtime, settings.quantize, settings.device)
 
 
+class LazyEncoder:
+    """``settings``' encoder, loaded on first use of ``dim`` or ``encode`` (seconds: torch
+    and the weights). Its ``key`` needs no loading for fp32 torch, the default; next-batch
+    over a pool whose vectors are all cached never loads it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._loaded: Encoder | None = None
+
+    def load(self) -> Encoder:
+        if self._loaded is None:
+            self._loaded = encoder_for(self.settings)
+        return self._loaded
+
+    @property
+    def key(self) -> str:
+        s = self.settings
+        if s.runtime == "torch" and not s.quantize:  # load_checked returns it unchecked
+            return s.encoder
+        return self.load().key  # int8 or ONNX: the check decides which key
+
+    @property
+    def name(self) -> str:
+        return self.settings.encoder
+
+    @property
+    def dim(self) -> int:
+        return self.load().dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64,
+               progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self.load().encode(texts, batch_size=batch_size, progress=progress)
+
+
 def distributed_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray] | None:
     """Ray's encode when ``settings.compute`` is ray; None: this process encodes."""
     if settings.compute != "ray":
@@ -49,12 +84,61 @@ def distributed_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray]
     return lambda texts: embed_texts(texts, settings)
 
 
-def zero_shot_head(project: Project, encoder: Encoder) -> ZeroShotHead:
+def encoder_named(settings: Settings, name: str | None) -> Encoder:
+    """The encoder ``name`` (the packaged MiniLM or a local model folder), run as
+    ``settings`` say; ``settings.encoder`` when None. ValidationError (where="encoder") for
+    a name that is neither: nothing is downloaded."""
+    if name is None:
+        return encoder_for(settings)
+    check_encoder(name)
+    return load_checked(name, settings.runtime, settings.quantize, settings.device)
+
+
+def check_encoder(name: str) -> None:
+    """ValidationError (where="encoder") unless ``name`` is the packaged MiniLM or a local
+    model folder."""
+    try:
+        resolve_model_path(name)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, where="encoder") from None
+
+
+@dataclass
+class EmbedStep:
+    encoder: str
+    n_new: int
+    n_items: int = 0  # items in the splits (0 when not counted)
+    n_done: int = 0  # of them, with a vector for the encoder (these included)
+
+
+def embed_project(session: Session, project: Project, settings: Settings, encoder: Encoder, *,
+                  splits: tuple[str, ...] = ("pool", "gold", "eval"), limit: int | None = None,
+                  count: bool = True) -> EmbedStep:
+    """Embed (into the cache) the first ``limit`` items of ``splits`` that have no vector
+    for ``encoder`` yet: a chunk of an embedding job, for an encoder the project is about to
+    use (a new one, or a fine-tuned version of its own)."""
+    in_splits = (Item.project_id == project.id, Item.split.in_(splits))
+    cached = exists().where(Embedding.item_id == Item.id, Embedding.encoder == encoder.key)
+    todo = select(Item).where(*in_splits, ~cached).order_by(Item.id)
+    items = list(session.scalars(todo.limit(limit) if limit is not None else todo))
+    if items:
+        embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
+                    encode=distributed_encoder(settings) if encoder.name == settings.encoder
+                    else None)
+    step = EmbedStep(encoder.key, len(items))
+    if count:
+        step.n_items = session.scalar(select(func.count(Item.id)).where(*in_splits)) or 0
+        step.n_done = session.scalar(select(func.count(Item.id)).where(*in_splits, cached)) or 0
+    return step
+
+
+def zero_shot_head(project: Project, encoder: Encoder | LazyEncoder) -> ZeroShotHead:
     prompts = [label_prompt(lb, project.label_descriptions.get(lb)) for lb in project.labels]
     return ZeroShotHead(labels=list(project.labels), prototypes=encoder.encode(prompts))
 
 
-def active_model(session: Session, project: Project, encoder: Encoder) -> ModelVersion:
+def active_model(session: Session, project: Project,
+                 encoder: Encoder | LazyEncoder) -> ModelVersion:
     """The project's pre-labeler: the newest trained model, else a zero-shot model."""
     if project.active_model_id is not None:
         model = session.get(ModelVersion, project.active_model_id)
@@ -73,7 +157,7 @@ def active_model(session: Session, project: Project, encoder: Encoder) -> ModelV
     return model
 
 
-def load_head(project: Project, model: ModelVersion, encoder: Encoder,
+def load_head(project: Project, model: ModelVersion, encoder: Encoder | LazyEncoder,
               ) -> ZeroShotHead | ClassifierHead:
     if model.kind == "zero-shot":
         return zero_shot_head(project, encoder)

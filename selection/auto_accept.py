@@ -312,7 +312,9 @@ def critical_mask(probs: np.ndarray, critical: np.ndarray, plausibility: float =
     """(n, c) probabilities -> (n,) bool: the prediction is a safety-critical class
     (``critical``, int class indices), or some critical class has probability >=
     ``plausibility``. The one definition routing, auto-accept and gold tasks share."""
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = np.asarray(probs)
+    if probs.dtype.kind != "f":  # float32 stays float32: no 1M x c copy
+        probs = probs.astype(np.float64)
     critical = np.asarray(critical, dtype=np.int64).reshape(-1)
     if not critical.size or len(probs) == 0:
         return np.zeros(len(probs), dtype=bool)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.enums import BatchStatus, LabelOrigin, LabelReason, TaskStatus
@@ -18,8 +18,8 @@ from labelloop.core.settings import Settings
 from labelloop.prelabel.arrays import StoredVectors, lookup, model_arrays
 from labelloop.prelabel.cache import embed_items, vectors_by_id
 from labelloop.prelabel.service import (
+    LazyEncoder,
     active_model,
-    encoder_for,
     load_head,
     pool_predictions,
     prelabel_project,
@@ -29,6 +29,7 @@ from labelloop.selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, Routing
 from labelloop.selection.strategies import Pool, get_strategy
 from labelloop.store.labels import NewLabel, record_labels
 from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
+from labelloop.store.pages import id_array
 
 
 @dataclass
@@ -64,8 +65,7 @@ def unlabeled_pool(session: Session, project: Project) -> list[Item]:
 def unlabeled_ids(session: Session, project: Project) -> np.ndarray:
     """The unlabeled pool's item ids (n,) int64, ascending: what next-batch reads at a
     million items (no row objects)."""
-    found = session.scalars(select(Item.id).where(*_unlabeled(project)).order_by(Item.id))
-    return np.fromiter(found, dtype=np.int64)
+    return id_array(session, select(Item.id).where(*_unlabeled(project)))
 
 
 def routing_policy(project: Project, model: ModelVersion, allow_auto: bool) -> RoutingPolicy:
@@ -121,7 +121,7 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         raise ValidationError(f"seed must lie in [0, 2**32), got {seed}", where="seed")
     chooser = get_strategy(strategy)  # unknown names fail before any work
     lock_project(session, project)  # one next-batch at a time per project
-    encoder = encoder_for(settings)
+    encoder = LazyEncoder(settings)  # loaded only if a vector is missing
     model = active_model(session, project, encoder)
     _prelabel_missing(session, project, settings, model, prelabel_limit, progress)
     ids = unlabeled_ids(session, project)
@@ -129,6 +129,10 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         raise EmptyPoolError(f"project {project.name!r} has no unlabeled pool items",
                              where="pool")
     probs = pool_predictions(session, model, ids, project.labels)
+    gaps = np.flatnonzero(np.isnan(probs).any(axis=1)) if probs.size else ids[:0]
+    if gaps.size:  # fewer predictions than counted after all: fill in the missing ones
+        _prelabel_ids(session, project, settings, ids[gaps], prelabel_limit, progress)
+        probs = pool_predictions(session, model, ids, project.labels)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     policy = routing_policy(project, model, allow_auto=auto_accept)
@@ -150,7 +154,7 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     picked = np.zeros(0, dtype=int)
     if human.size:
         # The vectors are read on demand: the default strategy reads its candidates' only.
-        vectors = StoredVectors(ids[human], encoder.dim,
+        vectors = StoredVectors(ids[human], lambda: encoder.dim,
                                 lambda some: vectors_by_id(session, some, encoder))
         # Only strategies that measure distance to the labeled set pay for loading it.
         labeled = (_labeled_vectors(session, project, encoder)
@@ -189,10 +193,20 @@ def _prelabel_missing(session: Session, project: Project, settings: Settings,
     the pool, as a pre-labeling job does (the QA's label-error scan reads the labeled
     items' cached vectors), and gold (a stale pre-label would give them away). More than
     ``limit`` of them is a pre-labeling job's work, not a request's: ConflictError."""
-    wanted = np.fromiter(session.scalars(select(Item.id).where(
-        Item.project_id == project.id, Item.split.in_(("pool", "gold")))), dtype=np.int64)
-    _, found = lookup(model_arrays(session, model, project.labels), wanted)
-    missing = wanted[~found]
+    in_splits = (Item.project_id == project.id, Item.split.in_(("pool", "gold")))
+    known = model_arrays(session, model, project.labels)
+    # A model predicts pool and gold items only, and items are never removed: as many
+    # predictions as items means none is missing (a count, not a million ids).
+    if len(known.item_ids) >= (session.scalar(select(func.count(Item.id))
+                                              .where(*in_splits)) or 0):
+        return
+    wanted = id_array(session, select(Item.id).where(*in_splits))
+    _prelabel_ids(session, project, settings, wanted[~lookup(known, wanted)[1]], limit,
+                  progress)
+
+
+def _prelabel_ids(session: Session, project: Project, settings: Settings,
+                  missing: np.ndarray, limit: int | None, progress: Progress) -> None:
     if not missing.size:
         return
     if limit is not None and missing.size > limit:

@@ -6,11 +6,12 @@ from labelloop.access import audit
 from labelloop.api.deps import ManageData, SessionDep, SettingsDep
 from labelloop.api.routers.jobs import job_out
 from labelloop.api.routing import UnitOfWorkRoute
-from labelloop.api.schemas import IngestReportOut, JobOut
+from labelloop.api.schemas import EmbedRequest, IngestReportOut, JobOut
 from labelloop.api.uploads import keep_upload, saved_upload
 from labelloop.core.enums import AuditAction, JobKind
 from labelloop.ingest.service import ingest_file
 from labelloop.jobs.service import submit_job
+from labelloop.prelabel.service import check_encoder
 
 router = APIRouter(route_class=UnitOfWorkRoute,
                    prefix="/projects/{project}", tags=["ingest and pre-label"])
@@ -70,5 +71,21 @@ def prelabel(access: ManageData, session: SessionDep, settings: SettingsDep,
                      project=access.project)
     audit.record(session, access.user.name, AuditAction.PRELABEL, project_id=access.project.id,
                  target=f"job {job.id}")
+    response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
+    return job_out(job)
+
+
+@router.post("/embeddings", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
+def embed(body: EmbedRequest, access: ManageData, session: SessionDep, settings: SettingsDep,
+          response: Response) -> JobOut:
+    """Start an embedding job: the project's items get vectors from ``encoder`` (the
+    packaged MiniLM or a model folder on the server; default: the configured encoder), in
+    committed chunks, cached for when the project switches to it."""
+    if body.encoder is not None:
+        check_encoder(body.encoder)  # a bad name is a 422 now, not a failed job later
+    job = submit_job(session, settings, JobKind.EMBED, by=access.user.name,
+                     project=access.project, params=body.model_dump(exclude_none=True))
+    audit.record(session, access.user.name, AuditAction.PRELABEL, project_id=access.project.id,
+                 target=f"job {job.id}", kind="embed")
     response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
     return job_out(job)

@@ -100,6 +100,7 @@ class JobKind(StrEnum):
     TRAIN = "train"
     QA = "qa"  # a completed batch's QA and gate
     INGEST = "ingest"  # a large file, in committed chunks
+    EMBED = "embed"  # the project's items for an encoder (a new or fine-tuned one)
 
 
 class JobStatus(StrEnum):
