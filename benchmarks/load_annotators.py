@@ -238,6 +238,9 @@ def main() -> int:
     ap.add_argument("--pg-admin", default=PG_ADMIN)
     ap.add_argument("--prelabel-items", type=int, default=0,
                     help="run a pre-labeling job over this many items during the load")
+    ap.add_argument("--worker-process", action="store_true",
+                    help="run jobs in a `labelloop worker` process beside the server, not "
+                         "in the server's worker thread")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="labelloop-load-"))
@@ -261,10 +264,16 @@ def main() -> int:
     boot = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, "
             "all_threads=True); from labelloop.cli import app; sys.argv[0] = 'labelloop'; "
             "app()")
+    if args.worker_process:
+        env["LABELLOOP_JOB_WORKER"] = "false"
     server = subprocess.Popen([sys.executable, "-c", boot, "serve", "--port", str(port),
                                "--workers", str(args.workers)], env=env,
                               stdout=subprocess.DEVNULL,
                               stderr=open(home / "server.log", "w"))  # noqa: SIM115
+    worker = (subprocess.Popen([sys.executable, "-m", "labelloop.cli", "worker"], env=env,
+                               stdout=subprocess.DEVNULL,
+                               stderr=open(home / "worker.log", "w"))  # noqa: SIM115
+              if args.worker_process else None)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -289,11 +298,14 @@ def main() -> int:
                    "still_running_at_end": job["status"] == "running",
                    "rate_per_s": job["rate_per_s"], "total": job["total"]}
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for proc in (server, worker):
+            if proc is None:
+                continue
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     checks = check(url, tally)
     dispose_engines(url)
     if pg_name:
@@ -305,6 +317,7 @@ def main() -> int:
         "db": args.db, "annotators": args.annotators, "seconds": round(wall, 1),
         "tasks": args.tasks, "overlap": args.overlap, "think_s": args.think_s,
         "workers": args.workers, "prelabel_job": job,
+        "job_worker": "process" if args.worker_process else "thread in the server",
         "answers_per_second": round(len(tally.acked) / wall, 1),
         "sign_in_ms": pct(tally.sign_in_ms),
         "next_task_ms": pct(tally.next_ms), "submit_ms": pct(tally.submit_ms),
@@ -316,7 +329,8 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     tag = ("" if args.think_s > 0 else "_flat_out") + \
         (f"_{args.workers}_workers" if args.workers > 1 else "") + \
-        ("_during_prelabel" if args.prelabel_items else "")
+        ("_during_prelabel" if args.prelabel_items else "") + \
+        ("_worker_process" if args.worker_process else "")
     (RESULTS / f"load_annotators_{args.db}{tag}.json").write_text(json.dumps(result, indent=2))
     print(f"{args.db}: {args.annotators} annotators (think {args.think_s} s), "
           f"{result['seconds']} s, "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from labelloop.core.enums import JobKind
 from labelloop.core.settings import Settings
@@ -13,33 +15,54 @@ from labelloop.store.db import open_session
 from labelloop.store.models import Job, Project
 
 
+class _Tally:
+    """A chunked job's progress: the first chunk counts the totals, later ones add what
+    they did; ``record`` writes it in the chunk's own unit of work."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx, self.done, self.total, self.n_new, self.counted = ctx, 0, 0, 0, False
+
+    def record(self, session: Session, new: int, n_items: int, n_done: int) -> None:
+        if self.counted:
+            self.done += new
+        else:
+            self.done, self.total, self.counted = n_done, n_items, True
+        self.n_new += new
+        self.ctx.report(session, self.done, self.total)
+
+
+def _chunks(ctx: JobContext, step: Callable[[_Tally], int]) -> _Tally:
+    """Run ``step(tally)`` (one chunk; it returns how many items it did) until nothing is
+    left."""
+    tally = _Tally(ctx)
+    while True:
+        new = step(tally)
+        if tally.done >= tally.total or new == 0:
+            return tally
+
+
 @runner(JobKind.PRELABEL)
 def prelabel(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     """Pre-label the project's pool, ``job_chunk`` items a unit of work: each chunk's
     predictions commit with the job's progress, and a rerun starts at the first item the
-    active model has not predicted, so every item is predicted once."""
-    from labelloop.prelabel.service import prelabel_project
+    active model has not predicted, so every item is predicted once. Each chunk embeds
+    with the database let go (``prelabel.service.prelabel_chunk``)."""
+    from labelloop.prelabel.service import PrelabelReport, prelabel_chunk
 
-    n_new = seconds = 0.0
-    done = total = None  # counted in the first chunk, then kept by tally
-    while True:
-        with open_session(settings.db_url) as s:
-            project = s.get(Project, job.project_id)
-            assert project is not None
-            step = prelabel_project(s, project, settings, limit=settings.job_chunk,
-                                    splits=tuple(job.params.get("splits", ["pool"])),
-                                    count=total is None)
-            if total is None:
-                done, total = step.n_done, step.n_items
-            else:
-                done += step.n_new
-            ctx.report(s, done, total)
-        n_new, seconds = n_new + step.n_new, seconds + step.seconds
-        if done >= total or step.n_new == 0:
-            return {"model_version_id": step.model_version_id, "model_name": step.model_name,
-                    "n_items": total, "n_new": int(n_new),
-                    "seconds": round(seconds, 3),
-                    "items_per_second": round(n_new / seconds, 1) if seconds else 0.0}
+    splits = tuple(job.params.get("splits", ["pool"]))
+    steps: list[PrelabelReport] = []
+
+    def step(tally: _Tally) -> int:
+        steps.append(prelabel_chunk(settings, job.project_id, limit=settings.job_chunk,
+                                    splits=splits, count=not tally.counted,
+                                    record=tally.record))
+        return steps[-1].n_new
+
+    tally = _chunks(ctx, step)
+    seconds = sum(r.seconds for r in steps)
+    return {"model_version_id": steps[-1].model_version_id, "model_name": steps[-1].model_name,
+            "n_items": tally.total, "n_new": tally.n_new, "seconds": round(seconds, 3),
+            "items_per_second": round(tally.n_new / seconds, 1) if seconds else 0.0}
 
 
 @runner(JobKind.TRAIN)
@@ -158,23 +181,11 @@ def embed(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     """Embed the project's items for ``params["encoder"]`` (default: the configured one),
     ``job_chunk`` items a unit of work; a rerun starts at the first item without a vector
     for that encoder, so each is embedded once."""
-    from labelloop.prelabel.service import embed_project, encoder_named
+    from labelloop.prelabel.service import embed_chunk, encoder_named
 
     encoder = encoder_named(settings, job.params.get("encoder"))
     splits = tuple(job.params.get("splits", ["pool", "gold", "eval"]))
-    done = total = None
-    n_new = 0
-    while True:
-        with open_session(settings.db_url) as s:
-            project = s.get(Project, job.project_id)
-            assert project is not None
-            step = embed_project(s, project, settings, encoder, splits=splits,
-                                 limit=settings.job_chunk, count=total is None)
-            if total is None:
-                done, total = step.n_done, step.n_items
-            else:
-                done += step.n_new
-            ctx.report(s, done, total)
-        n_new += step.n_new
-        if done >= total or step.n_new == 0:
-            return {"encoder": encoder.key, "n_items": total, "n_new": n_new}
+    tally = _chunks(ctx, lambda t: embed_chunk(settings, job.project_id, encoder,
+                                               limit=settings.job_chunk, splits=splits,
+                                               count=not t.counted, record=t.record).n_new)
+    return {"encoder": encoder.key, "n_items": tally.total, "n_new": tally.n_new}

@@ -184,12 +184,19 @@ def cancel_cmd(job_id: JobId, project: ProjectOpt = None, home: Home = None) -> 
 
 
 def worker(threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads")] = 1,
+           nice: Annotated[int, typer.Option(min=0, max=19, help="Lower this process's CPU "
+                                             "priority by this much, so that a server on the "
+                                             "same machine answers first")] = 19,
            home: Home = None) -> None:
     """Run jobs from the queue (LABELLOOP_QUEUE_URL, e.g. redis://127.0.0.1:6379/0) with
     huey's consumer, until stopped (Ctrl-C ends it after the running chunk)."""
+    import os
+
     from labelloop.jobs.queue import queue_for
     from labelloop.jobs.service import recover
 
+    if nice:
+        os.nice(nice)
     settings = settings_for(home)
     huey = queue_for(settings)
     recover(settings)

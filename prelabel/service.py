@@ -10,15 +10,17 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import exists, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labelloop.core.errors import ValidationError
+from labelloop.core.errors import ConflictError, ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
 from labelloop.prelabel.arrays import lookup, model_arrays, write_blocks
-from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.cache import embed_items, load_embeddings
 from labelloop.prelabel.encoders import Encoder, load_checked, resolve_model_path
 from labelloop.prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
+from labelloop.store.db import open_session
 from labelloop.store.models import Embedding, Item, ModelVersion, Prediction, Project
 
 
@@ -103,6 +105,9 @@ def check_encoder(name: str) -> None:
         raise ValidationError(exc.message, where="encoder") from None
 
 
+Record = Callable[[Session, int, int, int], None]  # (session, n_new, n_items, n_done)
+
+
 @dataclass
 class EmbedStep:
     encoder: str
@@ -111,25 +116,40 @@ class EmbedStep:
     n_done: int = 0  # of them, with a vector for the encoder (these included)
 
 
-def embed_project(session: Session, project: Project, settings: Settings, encoder: Encoder, *,
-                  splits: tuple[str, ...] = ("pool", "gold", "eval"), limit: int | None = None,
-                  count: bool = True) -> EmbedStep:
-    """Embed (into the cache) the first ``limit`` items of ``splits`` that have no vector
-    for ``encoder`` yet: a chunk of an embedding job, for an encoder the project is about to
-    use (a new one, or a fine-tuned version of its own)."""
-    in_splits = (Item.project_id == project.id, Item.split.in_(splits))
+def embed_chunk(settings: Settings, project_id: int, encoder: Encoder, *, limit: int,
+                count: bool, record: Record,
+                splits: tuple[str, ...] = ("pool", "gold", "eval")) -> EmbedStep:
+    """One chunk of an embedding job: the first ``limit`` items of ``splits`` without a
+    vector for ``encoder`` (a new one, or a fine-tuned version of the project's own), read,
+    embedded with the database let go, then written with ``record`` (as
+    :func:`prelabel_chunk`)."""
+    in_splits = (Item.project_id == project_id, Item.split.in_(splits))
     cached = exists().where(Embedding.item_id == Item.id, Embedding.encoder == encoder.key)
-    todo = select(Item).where(*in_splits, ~cached).order_by(Item.id)
-    items = list(session.scalars(todo.limit(limit) if limit is not None else todo))
-    if items:
-        embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
-                    encode=distributed_encoder(settings) if encoder.name == settings.encoder
-                    else None)
-    step = EmbedStep(encoder.key, len(items))
-    if count:
-        step.n_items = session.scalar(select(func.count(Item.id)).where(*in_splits)) or 0
-        step.n_done = session.scalar(select(func.count(Item.id)).where(*in_splits, cached)) or 0
-    return step
+    for _ in range(5):
+        with open_session(settings.db_url, read_only=True) as s:
+            rows = s.execute(select(Item.id, Item.text).where(*in_splits, ~cached)
+                             .order_by(Item.id).limit(limit)).all()
+            n_items = n_done = 0
+            if count:
+                n_items = s.scalar(select(func.count(Item.id)).where(*in_splits)) or 0
+                n_done = s.scalar(select(func.count(Item.id)).where(*in_splits, cached)) or 0
+        texts = [text for _, text in rows]
+        distributed = distributed_encoder(settings) if encoder.name == settings.encoder \
+            else None
+        vectors = (distributed(texts) if distributed is not None and texts else
+                   encoder.encode(texts, batch_size=settings.embed_batch_size))
+        try:
+            with open_session(settings.db_url) as s:
+                s.add_all(Embedding(item_id=item_id, encoder=encoder.key, dim=int(v.shape[0]),
+                                    vector=v.astype(np.float32).tobytes())
+                          for (item_id, _), v in zip(rows, vectors, strict=True))
+                s.flush()
+                record(s, len(rows), n_items, n_done + len(rows) if count else 0)
+        except IntegrityError:  # another writer cached some first: read the chunk again
+            continue
+        return EmbedStep(encoder.key, len(rows), n_items, n_done + len(rows) if count else 0)
+    raise ConflictError(f"embedding project {project_id} kept colliding with another "
+                        "writer", where="project")
 
 
 def zero_shot_head(project: Project, encoder: Encoder | LazyEncoder) -> ZeroShotHead:
@@ -210,6 +230,79 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
         n_done = session.scalar(select(func.count(Item.id)).where(*in_splits, predicted)) or 0
     return PrelabelReport(model.id, model.name, n_items, len(items), seconds,
                           len(items) / seconds if seconds > 0 else 0.0, n_done)
+
+
+def prelabel_chunk(settings: Settings, project_id: int, *, limit: int, count: bool,
+                   record: Record, splits: tuple[str, ...] = ("pool",)) -> PrelabelReport:
+    """One chunk of a pre-labeling job: the first ``limit`` items of ``splits`` the active
+    model has not predicted, holding the database only to read them and then to write.
+
+    SQLite lets one writer in at a time, and a chunk's seconds of embedding must not hold
+    it (every annotator's answer would wait behind it). ``record(session, n_new, n_items,
+    n_done)`` runs in the writing unit of work, so the job's progress commits with the
+    chunk; the totals only with ``count``. Items another writer predicted in the meantime
+    make the chunk start over."""
+    url = settings.db_url
+    encoder = encoder_for(settings)
+    for _ in range(5):
+        with open_session(url) as s:  # short: make sure the active model's row exists
+            project = s.get(Project, project_id)
+            assert project is not None
+            model = active_model(s, project, encoder)
+            model_id, name, labels = model.id, model.name, list(project.labels)
+            head = load_head(project, model, encoder)
+        rows, cached, n_items, n_done = _todo(settings, project_id, model_id, splits, limit,
+                                              count, encoder.key)
+        start = time.perf_counter()
+        ids = [item_id for item_id, _ in rows]
+        missing = [(item_id, text) for item_id, text in rows if item_id not in cached]
+        if missing:
+            texts = [text for _, text in missing]
+            distributed = distributed_encoder(settings)
+            vectors = (distributed(texts) if distributed is not None else
+                       encoder.encode(texts, batch_size=settings.embed_batch_size))
+            cached.update(zip([item_id for item_id, _ in missing], vectors, strict=True))
+        probs = (head.predict_proba(np.stack([cached[i] for i in ids])) if ids
+                 else np.zeros((0, len(labels))))
+        seconds = time.perf_counter() - start
+        try:
+            with open_session(url) as s:
+                s.add_all(Embedding(item_id=item_id, encoder=encoder.key,
+                                    dim=int(cached[item_id].shape[0]),
+                                    vector=cached[item_id].astype(np.float32).tobytes())
+                          for item_id, _ in missing)
+                s.flush()
+                model = s.get(ModelVersion, model_id)
+                assert model is not None
+                if ids:
+                    store_predictions(s, model, ids, probs, labels)
+                record(s, len(ids), n_items, n_done + len(ids) if count else 0)
+        except IntegrityError:  # another writer got there first: read the chunk again
+            continue
+        return PrelabelReport(model_id, name, n_items, len(ids), seconds,
+                              len(ids) / seconds if seconds > 0 else 0.0,
+                              n_done + len(ids) if count else 0)
+    raise ConflictError(f"pre-labeling project {project_id} kept colliding with another "
+                        "writer", where="project")
+
+
+def _todo(settings: Settings, project_id: int, model_id: int, splits: tuple[str, ...],
+          limit: int, count: bool, encoder_key: str,
+          ) -> tuple[list[tuple[int, str]], dict[int, np.ndarray], int, int]:
+    """(the next ``limit`` (id, text) not predicted by the model, their cached vectors,
+    and with ``count`` the items in ``splits`` and those predicted), read without writing."""
+    in_splits = (Item.project_id == project_id, Item.split.in_(splits))
+    predicted = exists().where(Prediction.item_id == Item.id,
+                               Prediction.model_version_id == model_id)
+    with open_session(settings.db_url, read_only=True) as s:
+        rows = [(int(i), t) for i, t in s.execute(select(Item.id, Item.text).where(
+            *in_splits, ~predicted).order_by(Item.id).limit(limit))]
+        cached = load_embeddings(s, [i for i, _ in rows], encoder_key)
+        n_items = n_done = 0
+        if count:
+            n_items = s.scalar(select(func.count(Item.id)).where(*in_splits)) or 0
+            n_done = s.scalar(select(func.count(Item.id)).where(*in_splits, predicted)) or 0
+    return rows, cached, n_items, n_done
 
 
 def store_predictions(session: Session, model: ModelVersion, item_ids: list[int],

@@ -12,9 +12,12 @@ classifier with 160-200 labels on AG News against modAL margin's 480, and with 1
 BANKING77 against 1,700.
 
 The reference vectors (a uniform sample of at most ``MAX_REFERENCE`` pool items) live in a
-faiss index that is pickled with the head, so a model version predicts the same way for ever
-(its neighbours are those of the pool it was trained with). Exact search up to
-``EXACT_UP_TO`` references, HNSW above. Shapes: ``n`` queries, ``r`` references, ``d`` dims.
+faiss index that is pickled with the head, index and all (a 100k-reference HNSW graph is not
+rebuilt each time a process loads the model), so a model version predicts the same way for
+ever (its neighbours are those of the pool it was trained with). The next model's index is
+this one plus the items ingested since (:meth:`NeighbourSmoothing.extended`): new data does
+not rebuild the world. Exact search up to ``EXACT_UP_TO`` references, HNSW above. Shapes:
+``n`` queries, ``r`` references, ``d`` dims.
 """
 
 from __future__ import annotations
@@ -34,13 +37,19 @@ class NeighbourSmoothing:
     """``transform(x)``: normalise(x + beta * mean of x's k nearest references).
 
     reference: (r, d) embeddings (normalised here); k >= 1 neighbours; beta >= 0 their
-    weight. A query's own vector (cosine >= ``SELF_SIMILARITY``) is never its neighbour, so
-    a training item and the same text arriving later get the same features.
+    weight; item_ids: (r,) the items they are (kept, so the next model can extend the index
+    with the items it lacks). A query's own vector (cosine >= ``SELF_SIMILARITY``) is never
+    its neighbour, so a training item and the same text arriving later get the same
+    features.
     """
 
     def __init__(self, reference: np.ndarray, k: int = 10, beta: float = 1.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, item_ids: np.ndarray | None = None) -> None:
         reference = np.asarray(reference, dtype=np.float32)
+        ids = None if item_ids is None else np.asarray(item_ids, dtype=np.int64)
+        if ids is not None and ids.shape != (len(reference),):
+            raise ValidationError(f"item_ids must be ({len(reference)},), got {ids.shape}",
+                                  where="smoothing.item_ids")
         if reference.ndim != 2 or len(reference) <= k or not np.all(np.isfinite(reference)):
             raise ValidationError(f"neighbour smoothing needs a finite (r, d) reference with "
                                   f"more than k={k} rows, got shape {reference.shape}",
@@ -50,11 +59,39 @@ class NeighbourSmoothing:
                                   f"beta={beta}", where="smoothing")
         if len(reference) > MAX_REFERENCE:
             rng = np.random.default_rng(seed)
-            reference = reference[np.sort(rng.choice(len(reference), MAX_REFERENCE,
-                                                     replace=False))]
+            keep = np.sort(rng.choice(len(reference), MAX_REFERENCE, replace=False))
+            reference, ids = reference[keep], None if ids is None else ids[keep]
         self.k, self.beta = int(k), float(beta)
         self.reference = _unit(reference)
+        self.item_ids = ids
         self._index = _build_index(self.reference)
+
+    def extended(self, reference: np.ndarray, item_ids: np.ndarray) -> NeighbourSmoothing:
+        """A new smoothing whose references are these plus ``reference`` (r_new, d) of
+        ``item_ids`` (at most ``MAX_REFERENCE`` in all: the first rows that fit): a copy of
+        this index with only the new rows added. This one is left as it is (its model
+        keeps predicting as it did)."""
+        import faiss
+
+        room = max(0, MAX_REFERENCE - self.n_reference)
+        new = _unit(np.asarray(reference, dtype=np.float32)[:room])
+        ids = np.asarray(item_ids, dtype=np.int64)[:room]
+        if new.ndim != 2 or new.shape[1] != self.reference.shape[1] or len(ids) != len(new):
+            raise ValidationError(f"new references of shape {new.shape} with {len(ids)} ids do "
+                                  f"not fit a ({self.n_reference}, "
+                                  f"{self.reference.shape[1]}) reference",
+                                  where="smoothing.extended")
+        out = NeighbourSmoothing.__new__(NeighbourSmoothing)
+        out.k, out.beta = self.k, self.beta
+        out.reference = np.ascontiguousarray(np.concatenate([self.reference, new]))
+        out.item_ids = (None if self.item_ids is None
+                        else np.concatenate([self.item_ids, ids]))
+        if self.n_reference <= EXACT_UP_TO < out.n_reference:
+            out._index = _build_index(out.reference)  # exact -> HNSW, once
+        else:
+            out._index = faiss.deserialize_index(faiss.serialize_index(self._index))
+            out._index.add(new)
+        return out
 
     @property
     def n_reference(self) -> int:
@@ -84,12 +121,24 @@ class NeighbourSmoothing:
         return _unit(out)
 
     def __getstate__(self) -> dict[str, Any]:
-        # faiss indexes are SWIG objects: rebuild from the reference on load instead.
-        return {"k": self.k, "beta": self.beta, "reference": self.reference}
+        # faiss indexes are SWIG objects: pickled as faiss's own serialisation (bytes), the
+        # reference read back from it on load (flat and HNSW indexes store the vectors).
+        import faiss
+
+        return {"k": self.k, "beta": self.beta, "item_ids": self.item_ids,
+                "index": faiss.serialize_index(self._index)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.k, self.beta, self.reference = state["k"], state["beta"], state["reference"]
-        self._index = _build_index(self.reference)
+        import faiss
+
+        self.k, self.beta = state["k"], state["beta"]
+        self.item_ids = state.get("item_ids")
+        if "index" in state:
+            self._index = faiss.deserialize_index(state["index"])
+            self.reference = self._index.reconstruct_n(0, self._index.ntotal)
+        else:  # a head pickled before indexes were kept: build it
+            self.reference = state["reference"]
+            self._index = _build_index(self.reference)
 
     def __repr__(self) -> str:
         return f"NeighbourSmoothing(k={self.k}, beta={self.beta}, r={self.n_reference})"

@@ -28,12 +28,13 @@ from labelloop.core.settings import Settings
 from labelloop.prelabel.cache import embed_items
 from labelloop.prelabel.calibration import confident_mask
 from labelloop.prelabel.heads import ClassifierHead
-from labelloop.prelabel.service import encoder_for
+from labelloop.prelabel.service import encoder_for, load_head
 from labelloop.prelabel.smoothing import MAX_REFERENCE, NeighbourSmoothing
 from labelloop.selection.calibration import calibrate_for_model, estimate_for_model
 from labelloop.selection.routing import CALIBRATION
 from labelloop.selection.service import unlabeled_pool
 from labelloop.store.models import DatasetVersion, Item, ModelVersion, Project
+from labelloop.store.pages import id_array
 from labelloop.training.metrics import evaluate_predictions
 from labelloop.training.tracking import (
     JOB_TAG,
@@ -198,22 +199,59 @@ PoolVectors = Callable[[], tuple[list[Item], np.ndarray]]
 def _smoothing(session: Session, project: Project, settings: Settings,
                seed: int) -> NeighbourSmoothing | None:
     """Neighbour smoothing over a uniform sample of the project's pool items (labeled or not),
-    or None when it is off or the pool is too small to have k neighbours to spare."""
+    or None when it is off or the pool is too small to have k neighbours to spare.
+
+    When the project's current model has a smoothing over the same encoder and k, the new
+    one extends a copy of its index with the pool items it lacks (a uniform sample of them
+    while there is room under ``MAX_REFERENCE``): only new items are embedded and indexed."""
     k = settings.smoothing_k
     if k == 0:
         return None
-    ids = list(session.scalars(select(Item.id).where(
-        Item.project_id == project.id, Item.split == "pool").order_by(Item.id)))
+    ids = id_array(session, select(Item.id).where(Item.project_id == project.id,
+                                                  Item.split == "pool"))
     if len(ids) <= 2 * k:
         return None
+    previous = _previous_smoothing(session, project, settings, k)
+    if previous is not None and previous.item_ids is not None and bool(
+            np.isin(previous.item_ids, ids).all()):
+        fresh = np.setdiff1d(ids, previous.item_ids)
+        room = max(0, MAX_REFERENCE - previous.n_reference)
+        if len(fresh) > room:
+            rng = np.random.default_rng(seed)
+            fresh = np.sort(rng.choice(fresh, room, replace=False))
+        if not len(fresh):
+            return previous
+        return previous.extended(_item_vectors(session, settings, fresh), fresh)
     if len(ids) > MAX_REFERENCE:
         rng = np.random.default_rng(seed)
-        ids = [ids[i] for i in np.sort(rng.choice(len(ids), MAX_REFERENCE, replace=False))]
-    items = [it for start in range(0, len(ids), 900) for it in session.scalars(
-        select(Item).where(Item.id.in_(ids[start:start + 900])).order_by(Item.id))]
-    reference = embed_items(session, items, encoder_for(settings),
-                            batch_size=settings.embed_batch_size)
-    return NeighbourSmoothing(reference, k=k, seed=seed)
+        ids = np.sort(rng.choice(ids, MAX_REFERENCE, replace=False))
+    return NeighbourSmoothing(_item_vectors(session, settings, ids), k=k, seed=seed,
+                              item_ids=ids)
+
+
+def _item_vectors(session: Session, settings: Settings, ids: np.ndarray) -> np.ndarray:
+    id_list = ids.tolist()
+    items = [it for start in range(0, len(id_list), 900) for it in session.scalars(
+        select(Item).where(Item.id.in_(id_list[start:start + 900])).order_by(Item.id))]
+    return embed_items(session, items, encoder_for(settings),
+                       batch_size=settings.embed_batch_size)
+
+
+def _previous_smoothing(session: Session, project: Project, settings: Settings,
+                        k: int) -> NeighbourSmoothing | None:
+    """The smoothing of the project's current model, if it can be extended: a trained
+    head over this encoder with the same k, whose file is there."""
+    model = session.get(ModelVersion, project.active_model_id) if project.active_model_id \
+        else None
+    if (model is None or model.kind == "zero-shot" or not model.artifact_path
+            or model.encoder != encoder_for(settings).key
+            or not Path(model.artifact_path).is_file()):
+        return None
+    head = load_head(project, model, encoder_for(settings))
+    smoothing = getattr(head, "smoothing", None)
+    if smoothing is None or smoothing.k != k:
+        return None
+    return smoothing
 
 
 def _out_of_fold(project: Project, head: ClassifierHead, x: np.ndarray, labels: list[str],

@@ -154,3 +154,36 @@ def test_heads_as_dropout_modules_predict_what_the_heads_predict(banking: tuple)
 
     feats = torch.from_numpy(head.features(X[:40]).astype(np.float32))
     assert not torch.allclose(module(feats), module(feats))
+
+
+def test_the_index_is_saved_with_the_head_and_extended_not_rebuilt(banking: tuple,
+                                                                   monkeypatch) -> None:
+    """Loading a pickled smoothing reads its faiss index back (no rebuild); extending it
+    with new items indexes only those, and finds the neighbours a fresh build over all of
+    them finds; the original is left as it was."""
+    import pickle
+
+    from labelloop.prelabel import smoothing as module
+
+    X, _, _ = banking  # noqa: N806
+    old = NeighbourSmoothing(X[:200], k=10, item_ids=np.arange(200))
+    built = []
+    real_build = module._build_index
+    monkeypatch.setattr(module, "_build_index", lambda ref: built.append(len(ref)) or
+                        real_build(ref))
+    again = pickle.loads(pickle.dumps(old))
+    assert built == [] and again.item_ids.tolist() == list(range(200))
+    np.testing.assert_allclose(again.transform(X[200:]), old.transform(X[200:]), atol=1e-6)
+    added = []
+    monkeypatch.setattr(type(again._index), "add",
+                        lambda self, x, _add=type(again._index).add: added.append(len(x)) or
+                        _add(self, x))
+    grown = again.extended(X[200:], np.arange(200, len(X)))
+    assert built == [] and added == [len(X) - 200]  # only the new rows went in
+    assert grown.n_reference == len(X) and again.n_reference == 200
+    assert grown.item_ids.tolist() == list(range(len(X)))
+    fresh = real_build(grown.reference)
+    q = np.ascontiguousarray(X[:30])
+    assert (grown._index.search(q, 11)[1] == fresh.search(q, 11)[1]).all()
+    np.testing.assert_allclose(grown.transform(X[:30]),
+                               NeighbourSmoothing(X, k=10).transform(X[:30]), atol=1e-6)

@@ -7,14 +7,17 @@ import mlflow.sklearn
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from sqlalchemy import select
 
 from labelloop.access.projects import get_project
 from labelloop.core.settings import Settings
 from labelloop.ingest.service import ingest_file
 from labelloop.store.db import open_session
+from labelloop.store.models import Item
 from labelloop.training.metrics import evaluate_predictions
 from labelloop.training.service import train_model
 from labelloop.versions.service import freeze_version
+from tests.conftest import LABELS, banking_rows, write_csv
 
 
 def test_evaluate_predictions_per_class_and_confusions():
@@ -250,3 +253,34 @@ def test_train_and_eval_splits_are_kept_apart(settings, project_name, tmp_path, 
             assert err.value.where == where
         assert "shares" in str(err.value)
         assert s.scalar(select(func.count(ModelVersion.id))) == n_models
+
+
+def test_the_next_model_extends_the_last_ones_neighbour_index(settings, project_name,
+                                                              tmp_path, monkeypatch):
+    """Items ingested after a training: the next model's smoothing index is the last one's
+    plus those items, added to a copy (never built from scratch); the last model's own
+    index is untouched."""
+    from labelloop.prelabel import smoothing as module
+    from labelloop.prelabel.heads import ClassifierHead
+
+    rows = banking_rows("train", LABELS, 30)
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, write_csv(tmp_path / "a.csv", rows[:150]), label_field="category")
+        v1 = freeze_version(s, p)
+        m1 = train_model(s, p, settings, train=v1)
+        ingest_file(s, p, write_csv(tmp_path / "b.csv", rows[150:], fields=("text",)))
+        built = []
+        real_build = module._build_index
+        monkeypatch.setattr(module, "_build_index",
+                            lambda ref: built.append(len(ref)) or real_build(ref))
+        m2 = train_model(s, p, settings, train=v1)
+        pool = sorted(s.scalars(select(Item.id).where(Item.split == "pool")))
+    first = ClassifierHead.load(m1.artifact_path).smoothing
+    second = ClassifierHead.load(m2.artifact_path).smoothing
+    assert built == []  # extended, and loaded from the file: no index built
+    assert sorted(first.item_ids.tolist()) == first.item_ids.tolist() and \
+        len(first.item_ids) < len(pool)
+    assert second.item_ids.tolist() == pool
+    assert second.item_ids[:len(first.item_ids)].tolist() == first.item_ids.tolist()
+    np.testing.assert_allclose(second.reference[:len(first.item_ids)], first.reference)
