@@ -189,3 +189,34 @@ def embed(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
                                                limit=settings.job_chunk, splits=splits,
                                                count=not t.counted, record=t.record).n_new)
     return {"encoder": encoder.key, "n_items": tally.total, "n_new": tally.n_new}
+
+
+@runner(JobKind.EXPORT)
+def export(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Write a dataset version to a file under ``settings.export_dir`` for download,
+    streamed (flat memory), with progress every ``EXPORT_CHUNK`` rows. The file appears
+    under its name only once complete (written as .part, then renamed); killed, the job
+    starts the file again."""
+    from labelloop.store.models import DatasetVersion
+    from labelloop.versions.service import write_version
+
+    fmt = job.params["format"]
+    out = settings.export_dir / f"job-{job.id}.{fmt}"
+    part = out.with_name(out.name + ".part")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open_session(settings.db_url, read_only=True) as s:
+        version = s.get(DatasetVersion, job.params["version_id"])
+        assert version is not None
+        total, name = version.n_rows, version.name
+
+        def progress(done: int) -> None:
+            with open_session(settings.db_url) as w:
+                ctx.report(w, done, total)
+
+        with part.open("wb") as fh:
+            write_version(s, version, fmt, fh, progress=progress)
+    part.replace(out)
+    with open_session(settings.db_url) as w:
+        ctx.report(w, total, total)
+    return {"version": name, "format": fmt, "n_rows": total, "bytes": out.stat().st_size,
+            "file": out.name}

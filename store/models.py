@@ -453,6 +453,7 @@ class DatasetVersion(Base):
 
 class DatasetRow(Base):
     __tablename__ = "dataset_rows"
+    __table_args__ = (Index("ix_dataset_rows_version_item", "version_id", "item_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -180,8 +180,8 @@ def iter_record_chunks(session: Session, version: DatasetVersion, chunk: int | N
     while True:
         q = (select(DatasetRow.label, DatasetRow.lineage, Item.id, Item.text)
              .join(Item, Item.id == DatasetRow.item_id)
-             .where(DatasetRow.version_id == version.id, Item.id > last)
-             .order_by(Item.id).limit(chunk))
+             .where(DatasetRow.version_id == version.id, DatasetRow.item_id > last)
+             .order_by(DatasetRow.item_id).limit(chunk))  # ix_dataset_rows_version_item
         rows = [{"item_id": item_id, "text": text, "label": label, "lineage": lineage}
                 for label, lineage, item_id, text in session.execute(q)]
         if not rows:
@@ -199,13 +199,15 @@ def diff_versions(session: Session, old: DatasetVersion, new: DatasetVersion) ->
             "relabeled": len(relabeled), "relabeled_items": relabeled[:100]}
 
 
-def write_version(session: Session, version: DatasetVersion, fmt: str, fh: BinaryIO) -> None:
+def write_version(session: Session, version: DatasetVersion, fmt: str, fh: BinaryIO,
+                  progress: Callable[[int], None] | None = None) -> None:
     """Write the version as JSONL, CSV or Parquet into an open binary file, streamed: rows
-    are read and written ``EXPORT_CHUNK`` at a time (a Parquet row group each)."""
+    are read and written ``EXPORT_CHUNK`` at a time (a Parquet row group each);
+    ``progress(rows so far)`` after each."""
     if fmt not in STREAM_FORMATS:
         raise ValidationError(f"format must be one of {STREAM_FORMATS}, got {shorten(fmt)!r}",
                               where="format")
-    chunks = iter_record_chunks(session, version)
+    chunks = _counted(iter_record_chunks(session, version), progress)
     if fmt == "jsonl":
         for records in chunks:
             fh.write("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
@@ -228,6 +230,16 @@ def write_version(session: Session, version: DatasetVersion, fmt: str, fh: Binar
     with pq.ParquetWriter(fh, schema) as writer:
         for records in chunks:
             writer.write_table(pa.Table.from_pylist(_flat(records), schema=schema))
+
+
+def _counted(chunks: Iterator[list[dict[str, Any]]], progress: Callable[[int], None] | None,
+             ) -> Iterator[list[dict[str, Any]]]:
+    done = 0
+    for records in chunks:
+        yield records
+        done += len(records)
+        if progress is not None:
+            progress(done)
 
 
 def _flat(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

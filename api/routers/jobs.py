@@ -1,14 +1,17 @@
 """Jobs of a project: their state and progress while they run, and cancelling them."""
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 
 from labelloop.access import audit
-from labelloop.api.deps import IdPath, ManageData, ReadQuality, SessionDep
+from labelloop.api.deps import IdPath, ManageData, ReadQuality, SessionDep, SettingsDep
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import JobOut
-from labelloop.core.enums import AuditAction
+from labelloop.core.enums import AuditAction, JobKind, JobStatus
+from labelloop.core.errors import ConflictError, NotFoundError
 from labelloop.jobs.service import cancel_job, describe, get_job, list_jobs
 from labelloop.store.models import Job
 
@@ -41,3 +44,23 @@ def cancel(job_id: IdPath, access: ManageData, session: SessionDep) -> JobOut:
     audit.record(session, access.user.name, AuditAction.CANCEL_JOB,
                  project_id=access.project.id, target=f"job {job.id}")
     return job_out(job)
+
+
+@router.get("/{job_id}/download", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def download(job_id: IdPath, access: ManageData, session: SessionDep,
+             settings: SettingsDep) -> FileResponse:
+    """The file an export job wrote (409 until it is done)."""
+    job = get_job(session, job_id, access.project)
+    if job.kind != JobKind.EXPORT:
+        raise ConflictError(f"job {job_id} is a {job.kind.value} job: it has no file",
+                            where="job_id")
+    if job.status != JobStatus.DONE:
+        raise ConflictError(f"job {job_id} is {job.status.value}: its file is not ready",
+                            where="job_id")
+    path = settings.export_dir / job.result["file"]
+    if not path.is_file():
+        raise NotFoundError(f"the file of job {job_id} is gone", where="job_id")
+    version = job.result.get("version", "export")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{access.project.name}-{version}")[:120]
+    return FileResponse(path, filename=f"{slug}.{job.result['format']}")

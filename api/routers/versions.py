@@ -72,6 +72,24 @@ def export(version: VersionPath, access: ManageData, session: SessionDep,
         "Content-Disposition": f'attachment; filename="{slug}.{fmt}"'})
 
 
+@router.post("/versions/{version}/exports", response_model=JobOut,
+             status_code=status.HTTP_202_ACCEPTED)
+def start_export(version: VersionPath, access: ManageData, session: SessionDep,
+                 settings: SettingsDep, response: Response,
+                 fmt: Annotated[str, Query(alias="format", pattern="^(jsonl|parquet|csv)$")]
+                 = "parquet") -> JobOut:
+    """Start an export job: the version is written to a file on the server (streamed, with
+    progress), then downloaded from ``GET /projects/{project}/jobs/{id}/download``. For
+    large versions, where the streamed GET would first make you wait for the whole file."""
+    v = get_version(session, access.project, version)
+    job = submit_job(session, settings, JobKind.EXPORT, by=access.user.name,
+                     project=access.project, params={"version_id": v.id, "format": fmt})
+    audit.record(session, access.user.name, AuditAction.EXPORT, project_id=access.project.id,
+                 target=f"version {v.id}", format=fmt, job=job.id)
+    response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
+    return job_out(job)
+
+
 @router.post("/models", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
 def train(body: TrainRequest, access: ManageData, session: SessionDep,
           settings: SettingsDep, response: Response) -> JobOut:

@@ -101,6 +101,7 @@ class JobKind(StrEnum):
     QA = "qa"  # a completed batch's QA and gate
     INGEST = "ingest"  # a large file, in committed chunks
     EMBED = "embed"  # the project's items for an encoder (a new or fine-tuned one)
+    EXPORT = "export"  # a dataset version written to a file, for download
 
 
 class JobStatus(StrEnum):
