@@ -1,6 +1,5 @@
 """Jobs of a project: their state and progress while they run, and cancelling them."""
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,6 +11,7 @@ from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import JobOut
 from labelloop.core.enums import AuditAction, JobKind, JobStatus
 from labelloop.core.errors import ConflictError, NotFoundError
+from labelloop.core.names import file_slug
 from labelloop.jobs.service import cancel_job, describe, get_job, list_jobs
 from labelloop.store.models import Job
 
@@ -62,5 +62,5 @@ def download(job_id: IdPath, access: ManageData, session: SessionDep,
     if not path.is_file():
         raise NotFoundError(f"the file of job {job_id} is gone", where="job_id")
     version = job.result.get("version", "export")
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{access.project.name}-{version}")[:120]
+    slug = file_slug(f"{access.project.name}-{version}")
     return FileResponse(path, filename=f"{slug}.{job.result['format']}")

@@ -1,4 +1,3 @@
-import re
 import tempfile
 from collections.abc import Iterator
 from typing import Annotated, BinaryIO
@@ -13,6 +12,7 @@ from labelloop.api.routers.jobs import job_out
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import FreezeRequest, JobOut, ModelOut, TrainRequest, VersionOut
 from labelloop.core.enums import AuditAction, JobKind
+from labelloop.core.names import file_slug
 from labelloop.jobs.service import submit_job
 from labelloop.store.db import open_session
 from labelloop.store.models import DatasetVersion, ModelVersion
@@ -67,7 +67,7 @@ def export(version: VersionPath, access: ManageData, session: SessionDep,
     with open_session(settings.db_url) as log:  # a GET reads only: the record has its own
         audit.record(log, access.user.name, AuditAction.EXPORT,
                      project_id=access.project.id, target=f"version {v.id}", format=fmt)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{access.project.name}-{v.name}")[:120]
+    slug = file_slug(f"{access.project.name}-{v.name}")
     return StreamingResponse(_chunks(fh), media_type=MEDIA[fmt], headers={
         "Content-Disposition": f'attachment; filename="{slug}.{fmt}"'})
 

@@ -7,6 +7,7 @@ no control characters, no lone surrogates. An error quotes at most ``ECHO`` char
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from labelloop.core.errors import ValidationError
@@ -50,3 +51,9 @@ def check_name(value: str, where: str, max_len: int = MAX_NAME) -> str:
         raise ValidationError(f"{where} {shorten(name)!r} contains a control character",
                               where=where)
     return name
+
+
+def file_slug(text: str, limit: int = 120) -> str:
+    """``text`` as a safe file name: runs of anything but letters, digits, ``._-`` become
+    ``_`` (download names such as ``bank-train-v1``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:limit]
