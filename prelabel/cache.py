@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from labelloop.prelabel.encoders import Encoder
@@ -43,17 +43,25 @@ def embed_items(session: Session, items: Sequence[Item], encoder: Encoder, *,
                 progress(len(texts))
         else:
             vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
-        session.add_all(Embedding(item_id=it.id, encoder=encoder.key, dim=vectors.shape[1],
-                                  vector=vec.astype(np.float32).tobytes())
-                        for it, vec in zip(missing, vectors, strict=True))
-        session.flush()
+        store_vectors(session, encoder.key, [it.id for it in missing], vectors)
         cached.update({it.id: vec for it, vec in zip(missing, vectors, strict=True)})
     if not items:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([cached[it.id] for it in items]).astype(np.float32, copy=False)
 
 
-def vectors_by_id(session: Session, item_ids: Sequence[int], encoder: Encoder) -> np.ndarray:
+def store_vectors(session: Session, encoder_key: str, item_ids: Sequence[int],
+                  vectors: np.ndarray) -> None:
+    """Cache ``vectors`` (n, dim) of ``item_ids`` under ``encoder_key``: one bulk insert."""
+    if len(item_ids):
+        session.execute(insert(Embedding), [
+            {"item_id": int(item_id), "encoder": encoder_key, "dim": int(vec.shape[0]),
+             "vector": np.asarray(vec, dtype=np.float32).tobytes()}
+            for item_id, vec in zip(item_ids, vectors, strict=True)])
+
+
+def vectors_by_id(session: Session, item_ids: Sequence[int], encoder: Encoder,
+                  batch_size: int = 64) -> np.ndarray:
     """Vectors for ``item_ids`` in order (n, dim) float32: cached rows by primary key, the
     rest embedded now (and cached)."""
     ids = list(item_ids)
@@ -62,7 +70,8 @@ def vectors_by_id(session: Session, item_ids: Sequence[int], encoder: Encoder) -
     if missing:
         items = [it for start in range(0, len(missing), 900) for it in session.scalars(
             select(Item).where(Item.id.in_(missing[start:start + 900])))]
-        cached.update(zip([it.id for it in items], embed_items(session, items, encoder),
+        cached.update(zip([it.id for it in items],
+                          embed_items(session, items, encoder, batch_size=batch_size),
                           strict=True))
     if not ids:
         return np.zeros((0, encoder.dim), dtype=np.float32)

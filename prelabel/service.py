@@ -17,7 +17,7 @@ from labelloop.core.errors import ConflictError, ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
 from labelloop.prelabel.arrays import lookup, model_arrays, write_blocks
-from labelloop.prelabel.cache import embed_items, load_embeddings
+from labelloop.prelabel.cache import embed_items, load_embeddings, store_vectors
 from labelloop.prelabel.encoders import Encoder, load_checked, resolve_model_path
 from labelloop.prelabel.heads import ClassifierHead, ZeroShotHead, label_prompt
 from labelloop.store.db import open_session
@@ -140,10 +140,7 @@ def embed_chunk(settings: Settings, project_id: int, encoder: Encoder, *, limit:
                    encoder.encode(texts, batch_size=settings.embed_batch_size))
         try:
             with open_session(settings.db_url) as s:
-                s.add_all(Embedding(item_id=item_id, encoder=encoder.key, dim=int(v.shape[0]),
-                                    vector=v.astype(np.float32).tobytes())
-                          for (item_id, _), v in zip(rows, vectors, strict=True))
-                s.flush()
+                store_vectors(s, encoder.key, [item_id for item_id, _ in rows], vectors)
                 record(s, len(rows), n_items, n_done + len(rows) if count else 0)
         except IntegrityError:  # another writer cached some first: read the chunk again
             continue
@@ -266,13 +263,10 @@ def prelabel_chunk(settings: Settings, project_id: int, *, limit: int, count: bo
                  else np.zeros((0, len(labels))))
         seconds = time.perf_counter() - start
         try:
-            for start in range(0, len(missing), CACHE_WRITE_ROWS):  # the cache: short writes
+            for first in range(0, len(missing), CACHE_WRITE_ROWS):  # the cache: short writes
+                part = [item_id for item_id, _ in missing[first:first + CACHE_WRITE_ROWS]]
                 with open_session(url) as s:
-                    s.execute(insert(Embedding), [
-                        {"item_id": item_id, "encoder": encoder.key,
-                         "dim": int(cached[item_id].shape[0]),
-                         "vector": cached[item_id].astype(np.float32).tobytes()}
-                        for item_id, _ in missing[start:start + CACHE_WRITE_ROWS]])
+                    store_vectors(s, encoder.key, part, [cached[i] for i in part])
             with open_session(url) as s:  # the predictions, with the job's progress
                 model = s.get(ModelVersion, model_id)
                 assert model is not None

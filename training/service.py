@@ -25,7 +25,7 @@ from labelloop.core import failpoints
 from labelloop.core.errors import ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
-from labelloop.prelabel.cache import embed_items
+from labelloop.prelabel.cache import embed_items, vectors_by_id
 from labelloop.prelabel.calibration import confident_mask
 from labelloop.prelabel.heads import ClassifierHead
 from labelloop.prelabel.service import encoder_for, load_head
@@ -230,11 +230,8 @@ def _smoothing(session: Session, project: Project, settings: Settings,
 
 
 def _item_vectors(session: Session, settings: Settings, ids: np.ndarray) -> np.ndarray:
-    id_list = ids.tolist()
-    items = [it for start in range(0, len(id_list), 900) for it in session.scalars(
-        select(Item).where(Item.id.in_(id_list[start:start + 900])).order_by(Item.id))]
-    return embed_items(session, items, encoder_for(settings),
-                       batch_size=settings.embed_batch_size)
+    return vectors_by_id(session, ids.tolist(), encoder_for(settings),
+                         batch_size=settings.embed_batch_size)
 
 
 def _previous_smoothing(session: Session, project: Project, settings: Settings,

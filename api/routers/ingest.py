@@ -4,7 +4,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
 from labelloop.access import audit
 from labelloop.api.deps import ManageData, SessionDep, SettingsDep
-from labelloop.api.routers.jobs import job_out
+from labelloop.api.routers.jobs import accepted
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import EmbedRequest, IngestReportOut, JobOut
 from labelloop.api.uploads import keep_upload, saved_upload
@@ -49,8 +49,7 @@ def ingest(access: ManageData, session: SessionDep, settings: SettingsDep, respo
             audit.record(session, access.user.name, AuditAction.INGEST,
                          project_id=access.project.id, target=f"job {job.id}", split=split)
             response.status_code = status.HTTP_202_ACCEPTED
-            response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
-            return job_out(job)
+            return accepted(response, job)
         report = ingest_file(session, access.project, path, text_field=text_field,
                              label_field=label_field, id_field=id_field, split=split,
                              licence=licence, source_name=f"upload:{file.filename}",
@@ -71,8 +70,7 @@ def prelabel(access: ManageData, session: SessionDep, settings: SettingsDep,
                      project=access.project)
     audit.record(session, access.user.name, AuditAction.PRELABEL, project_id=access.project.id,
                  target=f"job {job.id}")
-    response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
-    return job_out(job)
+    return accepted(response, job)
 
 
 @router.post("/embeddings", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
@@ -87,5 +85,4 @@ def embed(body: EmbedRequest, access: ManageData, session: SessionDep, settings:
                      project=access.project, params=body.model_dump(exclude_none=True))
     audit.record(session, access.user.name, AuditAction.PRELABEL, project_id=access.project.id,
                  target=f"job {job.id}", kind="embed")
-    response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
-    return job_out(job)
+    return accepted(response, job)

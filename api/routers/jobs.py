@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 
 from labelloop.access import audit
@@ -21,6 +21,12 @@ router = APIRouter(route_class=UnitOfWorkRoute, prefix="/projects/{project}/jobs
 
 def job_out(job: Job) -> JobOut:
     return JobOut.model_validate(describe(job))
+
+
+def accepted(response: Response, job: Job) -> JobOut:
+    """A 202's body, with the job's address in ``Location``."""
+    response.headers["Location"] = f"/projects/{job.project_id}/jobs/{job.id}"
+    return job_out(job)
 
 
 @router.get("", response_model=list[JobOut])

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from labelloop.access import audit
 from labelloop.api.deps import ManageData, ReadQuality, SessionDep, SettingsDep
-from labelloop.api.routers.jobs import job_out
+from labelloop.api.routers.jobs import accepted
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import FreezeRequest, JobOut, ModelOut, TrainRequest, VersionOut
 from labelloop.core.enums import AuditAction, JobKind
@@ -86,8 +86,7 @@ def start_export(version: VersionPath, access: ManageData, session: SessionDep,
                      project=access.project, params={"version_id": v.id, "format": fmt})
     audit.record(session, access.user.name, AuditAction.EXPORT, project_id=access.project.id,
                  target=f"version {v.id}", format=fmt, job=job.id)
-    response.headers["Location"] = f"/projects/{access.project.id}/jobs/{job.id}"
-    return job_out(job)
+    return accepted(response, job)
 
 
 @router.post("/models", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
@@ -109,8 +108,7 @@ def train(body: TrainRequest, access: ManageData, session: SessionDep,
     audit.record(session, access.user.name, AuditAction.TRAIN, project_id=proj.id,
                  target=f"job {job.id}", train_version=str(body.train_version),
                  eval_version=str(body.eval_version))
-    response.headers["Location"] = f"/projects/{proj.id}/jobs/{job.id}"
-    return job_out(job)
+    return accepted(response, job)
 
 
 @router.get("/models", response_model=list[ModelOut])
