@@ -123,3 +123,30 @@ def test_large_upload_becomes_a_job_and_a_broken_one_writes_nothing(settings, tm
     with open_session(settings.db_url, read_only=True) as s:
         assert s.scalar(select(func.count(Item.id))) == accepted + 1
         assert s.scalar(select(func.count(IngestBatch.id))) == 2  # none for the broken file
+
+
+def test_cli_ingest_as_a_job_and_a_missing_file(settings, tmp_path, monkeypatch):
+    """``labelloop ingest --job`` runs the ingest job here and prints it; a file that is
+    not there is exit 2, and nothing is queued or stored."""
+    from typer.testing import CliRunner
+
+    from labelloop.cli import app as cli
+
+    monkeypatch.setenv("LABELLOOP_HOME", str(settings.home))
+    if settings.database_url:
+        monkeypatch.setenv("LABELLOOP_DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+    labels = tmp_path / "labels.json"
+    labels.write_text('["a", "b"]')
+    assert runner.invoke(cli, ["create-project", "p", "--labels", f"@{labels}"]).exit_code == 0
+    out = runner.invoke(cli, ["ingest", "p", str(tmp_path / "nope.jsonl"), "--job"])
+    assert out.exit_code == 2 and "nope.jsonl" in out.output
+    with open_session(settings.db_url, read_only=True) as s:
+        assert s.scalar(select(func.count(Job.id))) == 0
+    path, accepted, _, _ = _big_file(tmp_path / "f.jsonl", n=1_500)
+    out = runner.invoke(cli, ["ingest", "p", str(path), "--job"])
+    assert out.exit_code == 0, out.output
+    with open_session(settings.db_url, read_only=True) as s:
+        job = s.scalars(select(Job)).one()
+        assert (job.kind, job.status, job.done, job.total) == ("ingest", "done", 1_500, 1_500)
+        assert s.scalar(select(func.count(Item.id))) == accepted
