@@ -84,7 +84,7 @@ def test_killed_prelabel_job_resumes_and_predicts_each_item_once(settings):
         base = f"http://127.0.0.1:{port}"
         try:
             if path is None:
-                r = httpx.post(f"{base}/projects/big/prelabel",
+                r = httpx.post(f"{base}/projects/big/prelabel", timeout=60,
                                headers={"Authorization": f"Bearer {token}"})
                 assert r.status_code == 202, r.text
                 path, job_id = r.headers["Location"], r.json()["id"]
