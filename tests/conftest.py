@@ -58,6 +58,17 @@ def write_csv(path: Path, rows: list[dict], fields: tuple[str, ...] = ("text", "
     return path
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_settings():
+    """``get_settings()`` is cached per process; a CLI test that sets LABELLOOP_HOME must
+    not act on the home an earlier test left in that cache."""
+    from labelloop.core.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
