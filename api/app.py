@@ -7,6 +7,9 @@ files are served from the installed ``swagger-ui-bundle`` package, so /docs work
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,11 +37,26 @@ from labelloop.api.routers import (
 from labelloop.api.schemas import ErrorBody
 from labelloop.core.settings import Settings, get_settings
 from labelloop.jobs.queue import start_worker, stop_worker
+from labelloop.selection.service import warm_caches
 from labelloop.store.db import get_engine
 
+log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"
 ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
            quality.router, versions.router, jobs.router, browse.router)
+
+
+def _warm(app: FastAPI, settings: Settings) -> None:
+    started = time.perf_counter()
+    app.state.caches = "warming"
+    try:
+        n = warm_caches(settings)
+    except Exception:  # a cold cache is slower, never wrong: the server runs on
+        log.exception("warming the next-batch caches failed")
+        app.state.caches = "cold"
+        return
+    app.state.caches = "warm"
+    log.info("read the predictions of %d models in %.1f s", n, time.perf_counter() - started)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,9 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        """A job worker thread runs beside the server (``settings.job_worker``)."""
+        """A job worker thread runs beside the server (``settings.job_worker``), and a
+        thread warms the next-batch caches (``settings.warm_caches``)."""
         if settings.job_worker:
             start_worker(settings)
+        if settings.warm_caches:
+            threading.Thread(target=_warm, args=(_app, settings), name="labelloop-warm",
+                             daemon=True).start()
         try:
             yield
         finally:
@@ -65,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              403: {"model": ErrorBody}, 404: {"model": ErrorBody},
                              409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
     app.state.settings = settings
+    app.state.caches = "warming" if settings.warm_caches else "cold"
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(),
                        session_cookie="labelloop_session", same_site="strict",
                        https_only=settings.cookie_secure)
@@ -84,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:
-        return {"status": "ok"}
+        """``caches``: "warming" while the start-up read of the pool predictions runs, then
+        "warm" ("cold" when turned off or failed: requests read what they need)."""
+        return {"status": "ok", "caches": app.state.caches}
 
     return app

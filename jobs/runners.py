@@ -68,10 +68,12 @@ def prelabel(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
 @runner(JobKind.TRAIN)
 def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     """Clear what an earlier, killed training of the project left (``training.orphans``),
-    then train; the model's row commits with the job's progress, the last step."""
+    then train: the fitting, evaluation and MLflow run in a read-only unit of work (on
+    SQLite the one writer stays free for annotators; vectors it computes are cached in
+    short commits of their own), then the model's row commits with the job's progress."""
     from labelloop.core import failpoints
     from labelloop.training.orphans import RUNS_KEY, reconcile
-    from labelloop.training.service import train_model
+    from labelloop.training.service import fit_model, install_model
     from labelloop.versions.service import get_version
 
     with open_session(settings.db_url) as s:
@@ -79,21 +81,20 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
         assert project is not None
         cleared = reconcile(s, project, settings, current_job=job.id)
         ctx.report(s, 0, 1)
-    with open_session(settings.db_url) as s:
+    with open_session(settings.db_url, read_only=True) as s:
         project = s.get(Project, job.project_id)
         assert project is not None
         params = job.params
         evaluation = (get_version(s, project, params["eval_version"])
                       if params.get("eval_version") is not None else None)
-
-        def on_run(run_id: str) -> None:
-            s.commit()  # keep the embeddings cached so far; SQLite's writer is free again
-            ctx.note(RUNS_KEY, run_id)
-
-        model = train_model(s, project, settings,
-                            train=get_version(s, project, params["train_version"]),
-                            evaluation=evaluation, c=float(params.get("c", 10.0)),
-                            job_id=job.id, on_run=on_run)
+        model = fit_model(s, project, settings,
+                          train=get_version(s, project, params["train_version"]),
+                          evaluation=evaluation, c=float(params.get("c", 10.0)),
+                          job_id=job.id, on_run=lambda run_id: ctx.note(RUNS_KEY, run_id))
+    with open_session(settings.db_url) as s:
+        project = s.get(Project, job.project_id)
+        assert project is not None
+        install_model(s, project, model)
         ctx.report(s, 1, 1)
         failpoints.hit("train.before-commit")
         return {"model_version_id": model.id, "mlflow_run_id": model.mlflow_run_id,

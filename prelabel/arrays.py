@@ -45,6 +45,7 @@ class ModelArrays:
 
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, int], ModelArrays] = OrderedDict()
+_reading: dict[tuple[str, int], threading.Lock] = {}  # one reader per model at a time
 
 
 def write_blocks(session: Session, model: ModelVersion, item_ids: list[int] | np.ndarray,
@@ -74,6 +75,16 @@ def model_arrays(session: Session, model: ModelVersion, labels: list[str]) -> Mo
     blocks it has not committed reads around the cache (they may yet roll back)."""
     key = (str(session.get_bind().url), model.id)
     dirty = session.info.get(_DIRTY, False)
+    if dirty:
+        return _read_arrays(session, model, labels, key, dirty)
+    with _lock:
+        reading = _reading.setdefault(key, threading.Lock())
+    with reading:  # a second reader (the start-up warm-up, say) waits, then reads the rest
+        return _read_arrays(session, model, labels, key, dirty)
+
+
+def _read_arrays(session: Session, model: ModelVersion, labels: list[str],
+                 key: tuple[str, int], dirty: bool) -> ModelArrays:
     with _lock:
         known = _cache.get(key)
     if known is not None and known.labels != list(labels):

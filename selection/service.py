@@ -27,6 +27,7 @@ from labelloop.prelabel.service import (
 from labelloop.selection.calibration import model_thresholds
 from labelloop.selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, RoutingPolicy, route
 from labelloop.selection.strategies import Pool, get_strategy
+from labelloop.store.db import open_session
 from labelloop.store.labels import NewLabel, record_labels
 from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
 from labelloop.store.pages import id_array
@@ -66,6 +67,24 @@ def unlabeled_ids(session: Session, project: Project) -> np.ndarray:
     """The unlabeled pool's item ids (n,) int64, ascending: what next-batch reads at a
     million items (no row objects)."""
     return id_array(session, select(Item.id).where(*_unlabeled(project)))
+
+
+def warm_caches(settings: Settings) -> int:
+    """Read what a next-batch reads first into this process's caches: each project's active
+    model's predictions (``model_arrays``; a request arriving meanwhile waits for this read
+    instead of repeating it) and the selection code's imports. A server runs it in a thread
+    at start. Returns how many models it read."""
+    import faiss  # noqa: F401  (the diversity step's first import costs about a second)
+
+    n = 0
+    with open_session(settings.db_url, read_only=True) as session:
+        for project in session.scalars(select(Project).where(
+                Project.active_model_id.is_not(None))).all():
+            model = session.get(ModelVersion, project.active_model_id)
+            if model is not None:
+                model_arrays(session, model, project.labels)
+                n += 1
+    return n
 
 
 def routing_policy(project: Project, model: ModelVersion, allow_auto: bool) -> RoutingPolicy:

@@ -23,6 +23,7 @@ import labelloop.store.immutability  # noqa: F401  (registers the append-only gu
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 READ_ONLY = "labelloop_read_only"  # execution option: a unit of work that never writes
+DB_URL = "labelloop_db_url"  # session.info: the URL its factory was made for
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -138,7 +139,7 @@ def session_factory(url: str, *, read_only: bool = False) -> sessionmaker[Sessio
                 options["isolation_level"] = "AUTOCOMMIT"
             engine = engine.execution_options(**options)
         factory = _factories.setdefault((url, read_only), sessionmaker(
-            bind=engine, expire_on_commit=False, info={READ_ONLY: read_only}))
+            bind=engine, expire_on_commit=False, info={READ_ONLY: read_only, DB_URL: url}))
     return factory
 
 
@@ -146,6 +147,19 @@ def session_factory(url: str, *, read_only: bool = False) -> sessionmaker[Sessio
 def _refuse_read_only_flush(session: Session, _context, _instances) -> None:  # noqa: ANN001
     if session.info.get(READ_ONLY):
         raise RuntimeError("a read-only unit of work (a GET, or a check) tried to write")
+
+
+def is_read_only(session: Session) -> bool:
+    return bool(session.info.get(READ_ONLY))
+
+
+@contextmanager
+def write_beside(session: Session) -> Iterator[Session]:
+    """A short unit of work of its own, on ``session``'s database: what a long read-only
+    unit of work (a training job computing) must keep now, such as cached vectors, without
+    holding SQLite's one writer for the rest of it."""
+    with open_session(session.info[DB_URL]) as w:
+        yield w
 
 
 @contextmanager

@@ -101,6 +101,28 @@ def train_model(session: Session, project: Project, settings: Settings, *,
                 on_run: Callable[[str], None] | None = None) -> ModelVersion:
     """Fit a classifier head on ``train``'s embeddings; evaluate on ``evaluation``; log and
     register in MLflow; make it the active pre-labeler."""
+    model = fit_model(session, project, settings, train=train, evaluation=evaluation, c=c,
+                      seed=seed, progress=progress, job_id=job_id, on_run=on_run)
+    return install_model(session, project, model)
+
+
+def install_model(session: Session, project: Project, model: ModelVersion) -> ModelVersion:
+    """Store the row of a model ``fit_model`` made and make it the active pre-labeler."""
+    session.add(model)
+    session.flush()
+    project.active_model_id = model.id
+    session.flush()
+    return model
+
+
+def fit_model(session: Session, project: Project, settings: Settings, *,
+              train: DatasetVersion, evaluation: DatasetVersion | None = None,
+              c: float = 10.0, seed: int = 0, progress: Progress = silent,
+              job_id: int | None = None,
+              on_run: Callable[[str], None] | None = None) -> ModelVersion:
+    """Everything of ``train_model`` but storing the row (``install_model``): it reads, and
+    so runs in a read-only unit of work, which vectors it computes are cached beside
+    (SQLite's writer is not held while it fits). Returns the model, not yet stored."""
     version_rows, records = training_rows(session, project, settings, train, evaluation)
     start = time.perf_counter()
     x = _vectors(session, records, settings, progress, train.name)
@@ -143,10 +165,6 @@ def train_model(session: Session, project: Project, settings: Settings, *,
     _log_run(model, project, settings, head, train, version_rows, evaluation, eval_records,
              metrics, c, pseudo, job_id=job_id, on_run=on_run)
     failpoints.hit("train.run-ended")
-    session.add(model)
-    session.flush()
-    project.active_model_id = model.id
-    session.flush()
     return model
 
 

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
                                   "production, with `labelloop worker` processes")
     job_worker: bool = Field(default=True, description="Run a job worker thread inside "
                              "`labelloop serve` (turn off when `labelloop worker` runs apart)")
+    warm_caches: bool = Field(default=True, description="At start, `labelloop serve` reads "
+                              "each project's pool predictions into memory in a background "
+                              "thread, so a first next-batch at a million items is not slow")
     job_chunk: int = Field(default=512, ge=1, le=100_000, description="Items per committed "
                            "chunk of a job: killed, it loses at most one chunk of work")
     job_stale_s: float = Field(default=60.0, gt=0, description="A running job whose worker "

@@ -149,3 +149,28 @@ def test_lookup_on_empty_and_small(n):
     probs, hit = lookup(found, np.array([0, 1, 2, 4, 9]))
     assert hit.tolist() == [n > 0, False, n > 1, n > 2, False]
     assert np.isnan(probs[~hit]).all()
+
+
+def test_a_server_reads_the_predictions_at_start(settings, project_name, pool_csv):
+    """``labelloop serve`` warms its cache in a thread: /health says "warming", then
+    "warm", and the active model's arrays are then in memory before any next-batch."""
+    import time
+
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, pool_csv)
+        prelabel_project(s, p, settings)
+        model_id, n = p.active_model_id, s.scalar(select(func.count(Item.id)))
+    arrays._cache.clear()
+    app = create_app(settings.model_copy(update={"job_worker": False}))
+    assert TestClient(app).get("/health").json()["caches"] == "warming"  # no lifespan yet
+    with TestClient(app) as client:
+        deadline = time.time() + 60
+        while client.get("/health").json()["caches"] == "warming" and time.time() < deadline:
+            time.sleep(0.05)
+        assert client.get("/health").json() == {"status": "ok", "caches": "warm"}
+        key = next(k for k in arrays._cache if k[1] == model_id)
+        assert len(arrays._cache[key].item_ids) == n
+    cold = create_app(settings.model_copy(update={"job_worker": False, "warm_caches": False}))
+    with TestClient(cold) as client:
+        assert client.get("/health").json()["caches"] == "cold"

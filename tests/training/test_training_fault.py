@@ -94,3 +94,52 @@ def test_training_killed_at_each_stage_leaves_no_orphan(settings, project_name, 
         assert job is not None and job.attempts == 2
         # what the killed attempt had made (its run at least) was cleared
         assert job.result["cleared"]["runs_deleted"] == 1, (stage, job.result)
+
+
+def test_a_training_job_leaves_the_writer_free_while_it_fits(settings, project_name,
+                                                             versions, monkeypatch):
+    """While a training job fits and logs its run, another unit of work writes at once (on
+    SQLite, where one writer at a time is allowed, training used to hold it throughout);
+    the model's row then commits as the job's last step."""
+    import threading
+
+    from labelloop.access.users import bootstrap_admin
+    from labelloop.core.enums import JobKind
+    from labelloop.jobs.service import submit_job
+    from labelloop.store.models import Project
+
+    train, evaluation = versions
+    waits: list[float] = []
+
+    from labelloop.training import service as training
+
+    calibrate = training._calibrate_auto_accept
+
+    def write_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        """Mid-fit (the head fitted, its auto-accept calibration next), another thread writes."""
+        def write() -> None:
+            start = time.perf_counter()
+            with open_session(settings.db_url) as w:
+                w.get(Project, project_id).label_descriptions = {"a": "written meanwhile"}
+            waits.append(time.perf_counter() - start)
+        other = threading.Thread(target=write)
+        other.start()
+        other.join(timeout=10)
+        assert waits, "a write waited for the training job"
+        return calibrate(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_calibrate_auto_accept", write_meanwhile)
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        project_id = p.id
+        job_id = submit_job(s, settings, JobKind.TRAIN, by=bootstrap_admin(s).name, project=p,
+                            enqueue=False,
+                            params={"train_version": train, "eval_version": evaluation}).id
+    assert run_job(settings, job_id) == JobStatus.DONE
+    assert len(waits) == 1 and waits[0] < 5
+    with open_session(settings.db_url, read_only=True) as s:
+        p = get_project(s, project_name)
+        model = s.get(ModelVersion, p.active_model_id)
+        assert p.label_descriptions == {"a": "written meanwhile"}
+        assert model is not None and model.kind == "classifier"
+        assert s.get(Job, job_id).result["model_version_id"] == model.id
