@@ -65,9 +65,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_bulk(url: str, n_items: int) -> str:
-    """Project "bulk" with ``n_items`` unlabeled pool items; returns an admin token."""
+def make_bulk(url: str, n_items: int, n_labeled: int = 0) -> str:
+    """Project "bulk" with ``n_items`` pool items, the first ``n_labeled`` of them labeled
+    (the label follows the text's first word) and frozen in version v1; returns an admin
+    token."""
     from labelloop.access.users import bootstrap_admin
+    from labelloop.versions.service import freeze_version
 
     rng = random.Random(7)
     words = ("card payment refund transfer account balance pin limit delivery order cancel "
@@ -83,6 +86,12 @@ def make_bulk(url: str, n_items: int) -> str:
                 rng.choice(words) for _ in range(12)), "content_hash": f"b{i:063d}",
              "split": "pool", "source": "bulk", "source_row": i,
              "ingest_batch_id": source.id, "meta": {}} for i in range(n_items)])
+        if n_labeled:
+            for item in s.scalars(select(Item).where(Item.project_id == project.id)
+                                  .order_by(Item.id).limit(n_labeled)):
+                item.given_label = LABELS[len(item.text.split()[2]) % len(LABELS)]
+            s.flush()
+            freeze_version(s, project, name="v1")
         return create_token(s, bootstrap_admin(s), "bench-admin")[1]
 
 
@@ -238,6 +247,9 @@ def main() -> int:
     ap.add_argument("--pg-admin", default=PG_ADMIN)
     ap.add_argument("--prelabel-items", type=int, default=0,
                     help="run a pre-labeling job over this many items during the load")
+    ap.add_argument("--train-items", type=int, default=0,
+                    help="run a training job on this many labeled items (their vectors "
+                         "not cached yet) during the load")
     ap.add_argument("--worker-process", action="store_true",
                     help="run jobs in a `labelloop worker` process beside the server, not "
                          "in the server's worker thread")
@@ -254,7 +266,10 @@ def main() -> int:
             c.execute(text(f'CREATE DATABASE "{pg_name}"'))
         url = args.pg_admin.rsplit("/", 1)[0] + f"/{pg_name}"
     tokens = make_world(url, args.tasks, args.overlap, args.annotators)
-    admin_token = make_bulk(url, args.prelabel_items) if args.prelabel_items else None
+    if args.prelabel_items and args.train_items:
+        ap.error("--prelabel-items or --train-items, not both")
+    admin_token = (make_bulk(url, max(args.prelabel_items, args.train_items), args.train_items)
+                   if args.prelabel_items or args.train_items else None)
     dispose_engines(url)
 
     port = free_port()
@@ -283,7 +298,7 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
         job = None
-        if admin_token is not None:
+        if admin_token is not None and args.prelabel_items:
             auth = {"Authorization": f"Bearer {admin_token}"}
             r = httpx.post(f"{base}/projects/bulk/prelabel", headers=auth, timeout=30)
             assert r.status_code == 202, r.text
@@ -291,12 +306,31 @@ def main() -> int:
             while (job := httpx.get(f"{base}{job_path}", headers=auth).json())["done"] == 0:
                 time.sleep(0.2)  # the job is running (the encoder loaded) before the load
             done_before = job["done"]
+        elif admin_token is not None:
+            auth = {"Authorization": f"Bearer {admin_token}"}
+            r = httpx.post(f"{base}/projects/bulk/models", headers=auth, timeout=30,
+                           json={"train_version": "v1"})
+            assert r.status_code == 202, r.text
+            job_path = r.headers["Location"]
+            started = time.perf_counter()
+            while (job := httpx.get(f"{base}{job_path}", headers=auth).json())[
+                    "status"] == "queued":
+                time.sleep(0.1)
         tally, wall = asyncio.run(drive(base, tokens, args.seconds, args.think_s))
-        if admin_token is not None:
+        if admin_token is not None and args.prelabel_items:
             job = httpx.get(f"{base}{job_path}", headers=auth).json()
             job = {"items_embedded_during_load": job["done"] - done_before,
                    "still_running_at_end": job["status"] == "running",
                    "rate_per_s": job["rate_per_s"], "total": job["total"]}
+        elif admin_token is not None:
+            while (job := httpx.get(f"{base}{job_path}", headers=auth).json())[
+                    "status"] in ("queued", "running"):
+                time.sleep(0.2)
+            job = {"kind": "train", "n_labeled": args.train_items, "status": job["status"],
+                   "seconds_from_start": round(time.perf_counter() - started, 1),
+                   "ended_within_load": job["status"] == "done" and
+                   time.perf_counter() - started <= wall + 1,
+                   "error": job.get("last_error")}
     finally:
         for proc in (server, worker):
             if proc is None:
@@ -316,7 +350,7 @@ def main() -> int:
     result = {
         "db": args.db, "annotators": args.annotators, "seconds": round(wall, 1),
         "tasks": args.tasks, "overlap": args.overlap, "think_s": args.think_s,
-        "workers": args.workers, "prelabel_job": job,
+        "workers": args.workers, ("train_job" if args.train_items else "prelabel_job"): job,
         "job_worker": "process" if args.worker_process else "thread in the server",
         "answers_per_second": round(len(tally.acked) / wall, 1),
         "sign_in_ms": pct(tally.sign_in_ms),
@@ -330,6 +364,7 @@ def main() -> int:
     tag = ("" if args.think_s > 0 else "_flat_out") + \
         (f"_{args.workers}_workers" if args.workers > 1 else "") + \
         ("_during_prelabel" if args.prelabel_items else "") + \
+        ("_during_training" if args.train_items else "") + \
         ("_worker_process" if args.worker_process else "")
     (RESULTS / f"load_annotators_{args.db}{tag}.json").write_text(json.dumps(result, indent=2))
     print(f"{args.db}: {args.annotators} annotators (think {args.think_s} s), "
@@ -341,7 +376,7 @@ def main() -> int:
               f"(n={p['n']})")
     print(f"  status {result['status']}")
     if job is not None:
-        print(f"  pre-label job during the load: {job}")
+        print(f"  {'training' if args.train_items else 'pre-label'} job during the load: {job}")
     print("  " + ", ".join(f"{k} {v}" for k, v in checks.items()) + f", 5xx {n_5xx}, "
           f"transport errors {n_transport}")
     ok = (n_5xx == 0 and n_transport == 0 and checks["acknowledged_missing"] == 0

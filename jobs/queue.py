@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey
 
 from labelloop.core.errors import ValidationError
-from labelloop.core.settings import Settings
+from labelloop.core.settings import Settings, settings_env
 
 log = logging.getLogger("labelloop.jobs")
 TASK = "labelloop.run_job"
@@ -53,10 +55,45 @@ def _queue(settings: Settings) -> tuple[Huey, Any]:
             huey = _make(url)
 
             def run(job_id: int) -> None:
-                run_job(settings, job_id)
+                if (isinstance(threading.current_thread(), ThreadWorker)
+                        and _kind(settings, job_id) in settings.job_process_kinds):
+                    run_in_child(settings, job_id)
+                else:
+                    run_job(settings, job_id)
 
             found = _queues[url] = (huey, huey.task(name=TASK)(run))
         return found
+
+
+def _kind(settings: Settings, job_id: int) -> str | None:
+    from labelloop.store.db import open_session
+    from labelloop.store.models import Job
+
+    with open_session(settings.db_url, read_only=True) as s:
+        job = s.get(Job, job_id)
+        return str(job.kind) if job is not None else None
+
+
+def run_in_child(settings: Settings, job_id: int) -> int:
+    """Run the job in a child process (``labelloop jobs run``) with these settings, and
+    wait for it: the server's worker thread does this for CPU-bound kinds, so their Python
+    never holds the GIL from the server's requests. The child inherits this thread's low
+    priority. Told to stop, the thread ends the child; the job, left running, is resumed
+    by the next worker (``jobs.service.recover``), as after any crash. Returns the exit code."""
+    env = os.environ | settings_env(settings) | {"LABELLOOP_JOB_WORKER": "false"}
+    child = subprocess.Popen([sys.executable, "-m", "labelloop.cli", "jobs", "run",
+                              str(job_id)], env=env, stdout=subprocess.DEVNULL)
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stopping(settings):
+                child.terminate()
+                try:
+                    return child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    return child.wait()
 
 
 def _make(url: str) -> Huey:

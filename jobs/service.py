@@ -12,6 +12,8 @@ chunk.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -185,7 +187,9 @@ def run_job(settings: Settings, job_id: int) -> JobStatus | None:
         log.exception("job %s failed", job_id)
         return _finish(settings, job_id, attempt, JobStatus.FAILED,
                        error=f"{type(exc).__name__}: {shorten(str(exc), 2000)}")
-    return _finish(settings, job_id, attempt, JobStatus.DONE, result=result)
+    # which process ran it: a server's worker thread runs some kinds in a child process
+    worker = {"worker": f"{socket.gethostname()}:{os.getpid()}"}
+    return _finish(settings, job_id, attempt, JobStatus.DONE, result=result | worker)
 
 
 def _finish(settings: Settings, job_id: int, attempt: int, status: JobStatus, *,

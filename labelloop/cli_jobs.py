@@ -162,6 +162,25 @@ def show_cmd(job_id: JobId, project: ProjectOpt = None,
     run_or_exit(go)
 
 
+@jobs_app.command("run")
+def run_cmd(job_id: JobId, home: Home = None) -> None:
+    """Run a queued job (or resume one whose worker died) in this process and print how
+    it ended: what a server's worker does in a child process for the kinds named by
+    LABELLOOP_JOB_PROCESS_KINDS. A job another worker is running is left to it."""
+    from labelloop.jobs.service import get_job, run_job
+    from labelloop.store.db import open_session
+
+    def go() -> None:
+        settings = settings_for(home)
+        with open_session(settings.db_url, read_only=True) as s:
+            get_job(s, job_id)  # 404-like exit 2 for a job that is not there
+        run_job(settings, job_id)
+        with open_session(settings.db_url, read_only=True) as s:
+            print_json(job_dict(get_job(s, job_id)))
+
+    run_or_exit(go)
+
+
 @jobs_app.command("cancel")
 def cancel_cmd(job_id: JobId, project: ProjectOpt = None, home: Home = None) -> None:
     """Cancel a job: a queued one at once, a running one at its next chunk."""

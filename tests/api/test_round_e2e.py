@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -85,6 +87,8 @@ def test_full_round_over_http(client, team, settings, tmp_path):
         assert r.status_code == 202, r.text
         trained = wait(settings, r.json()["id"])
     assert trained.status == "done", trained.last_error
+    # the server's worker thread ran the training in a child process, with its settings
+    assert trained.result["worker"] != f"{socket.gethostname()}:{os.getpid()}"
     model = client.get("/projects/bank/models").json()[-1]
     assert model["id"] == trained.result["model_version_id"]
     assert model["metrics"]["accuracy"] > 0.5 and model["registered_name"] == "labelloop-bank"
