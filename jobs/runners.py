@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from labelloop.core.enums import JobKind
 from labelloop.core.settings import Settings
-from labelloop.jobs.service import JobContext, runner
+from labelloop.jobs.service import JobContext, JobInterrupted, JobTakenOver, runner
 from labelloop.store.db import open_session
 from labelloop.store.models import Job, Project
 
@@ -128,9 +129,26 @@ def ingest(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     """Ingest a large file: scan it whole first (a broken file, or one with no usable row,
     fails the job before anything is written; the scan counts the rows), then store it in
     committed chunks of ``settings.ingest_chunk`` rows, each with the job's progress
-    (rows read). Resumed, it skips the rows its committed chunks read."""
+    (rows read). Resumed, it skips the rows its committed chunks read. An upload the API
+    kept for the job is deleted once the job is done, failed or cancelled."""
+    p = job.params
+    path, source, fmt = Path(p["path"]), p["source"], p.get("format")
+    try:
+        out = _ingest(settings, job, ctx, path, source, fmt)
+    except (JobInterrupted, JobTakenOver):
+        raise  # resumed later, or by another worker: the upload is still needed
+    except Exception:  # failed or cancelled: nothing will read the upload again
+        if p.get("delete_after"):
+            path.unlink(missing_ok=True)
+        raise
+    if p.get("delete_after"):
+        path.unlink(missing_ok=True)
+    return out
+
+
+def _ingest(settings: Settings, job: Job, ctx: JobContext, path: Path, source: str,
+            fmt: str | None) -> dict[str, Any]:
     from itertools import islice
-    from pathlib import Path
 
     from labelloop.ingest.service import (
         Fields,
@@ -142,7 +160,6 @@ def ingest(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     from labelloop.store.models import IngestBatch
 
     p = job.params
-    path, source, fmt = Path(p["path"]), p["source"], p.get("format")
     fields = Fields(p.get("text_field", "text"), p.get("label_field"), p.get("id_field"),
                     settings.max_text_chars)
     batch_id, done, total = job.result.get("ingest_batch_id"), job.done, job.total
@@ -172,8 +189,6 @@ def ingest(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
         out = {"ingest_batch_id": batch.id, "source": batch.source, "n_rows": batch.n_rows,
                "n_accepted": batch.n_accepted, "n_duplicates": batch.n_duplicates,
                "n_rejected": batch.n_rejected, "rejections": batch.rejections[:100]}
-    if p.get("delete_after"):
-        path.unlink(missing_ok=True)
     return out
 
 

@@ -120,6 +120,7 @@ def test_large_upload_becomes_a_job_and_a_broken_one_writes_nothing(settings, tm
         failed = wait(settings, r.json()["id"], timeout_s=120)
     assert failed.status == "failed"
     assert "ValidationError" in failed.last_error and "upload:broken.parquet" in failed.last_error
+    assert not list(settings.uploads_dir.iterdir())  # neither upload is kept after its job
     with open_session(settings.db_url, read_only=True) as s:
         assert s.scalar(select(func.count(Item.id))) == accepted + 1
         assert s.scalar(select(func.count(IngestBatch.id))) == 2  # none for the broken file
