@@ -74,12 +74,14 @@ def _kind(settings: Settings, job_id: int) -> str | None:
         return str(job.kind) if job is not None else None
 
 
-def run_in_child(settings: Settings, job_id: int) -> int:
+def run_in_child(settings: Settings, job_id: int, grace_s: float = 30.0) -> int:
     """Run the job in a child process (``labelloop jobs run``) with these settings, and
     wait for it: the server's worker thread does this for CPU-bound kinds, so their Python
     never holds the GIL from the server's requests. The child inherits this thread's low
-    priority. Told to stop, the thread ends the child; the job, left running, is resumed
-    by the next worker (``jobs.service.recover``), as after any crash. Returns the exit code."""
+    priority. Told to stop, the thread asks the child to stop too (SIGTERM: a chunked job
+    hands itself back at its next chunk, one without chunks runs on) and ends it after
+    ``grace_s`` (SIGKILL: the job, left running, is resumed by the next worker, as after
+    any crash). Returns the exit code."""
     env = os.environ | settings_env(settings) | {"LABELLOOP_JOB_WORKER": "false"}
     child = subprocess.Popen([sys.executable, "-m", "labelloop.cli", "jobs", "run",
                               str(job_id)], env=env, stdout=subprocess.DEVNULL)
@@ -90,10 +92,18 @@ def run_in_child(settings: Settings, job_id: int) -> int:
             if stopping(settings):
                 child.terminate()
                 try:
-                    return child.wait(timeout=30)
+                    return child.wait(timeout=grace_s)
                 except subprocess.TimeoutExpired:
                     child.kill()
                     return child.wait()
+
+
+def stop_on_sigterm(settings: Settings) -> None:
+    """In a process that runs one job (``labelloop jobs run``): SIGTERM makes it hand the
+    job back at its next chunk, as a stopping server's worker thread does."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: _stopping.add(settings.queue))
 
 
 def _make(url: str) -> Huey:

@@ -167,6 +167,7 @@ def run_cmd(job_id: JobId, home: Home = None) -> None:
     """Run a queued job (or resume one whose worker died) in this process and print how
     it ended: what a server's worker does in a child process for the kinds named by
     LABELLOOP_JOB_PROCESS_KINDS. A job another worker is running is left to it."""
+    from labelloop.jobs.queue import stop_on_sigterm
     from labelloop.jobs.service import get_job, run_job
     from labelloop.store.db import open_session
 
@@ -174,6 +175,7 @@ def run_cmd(job_id: JobId, home: Home = None) -> None:
         settings = settings_for(home)
         with open_session(settings.db_url, read_only=True) as s:
             get_job(s, job_id)  # 404-like exit 2 for a job that is not there
+        stop_on_sigterm(settings)
         run_job(settings, job_id)
         with open_session(settings.db_url, read_only=True) as s:
             print_json(job_dict(get_job(s, job_id)))

@@ -71,7 +71,13 @@ def _fresh_process_settings():
 
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    """One MLflow store for the session, its tables made here, once: no test's process
+    (a training child a test stops, say) is ever the one that migrates it."""
+    from labelloop.training.tracking import ensure_store
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    ensure_store(uri)
+    return uri
 
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

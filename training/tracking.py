@@ -33,6 +33,17 @@ def mlflow_client(tracking_uri: str, artifact_root: Path):  # noqa: ANN201
     return mlflow
 
 
+def ensure_store(tracking_uri: str) -> None:
+    """Create a local MLflow store's tables now (a database URI: MLflow migrates it on first
+    use). A server does this at start, so that a training job run in a child process never
+    migrates it: a process killed mid-migration leaves a store MLflow cannot open again."""
+    if not tracking_uri.startswith(("sqlite:", "postgresql", "mysql", "mssql")):
+        return
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+
+
 def experiment_for(mlflow, project: Project, artifact_root: Path) -> str:  # noqa: ANN001
     name = f"labelloop/{project.name}"
     if mlflow.get_experiment_by_name(name) is None:
