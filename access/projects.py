@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.core.names import check_name, check_text, shorten
-from labelloop.store.models import Project
+from labelloop.store.models import Guideline, Project
 
 TUNABLE = ("overlap", "critical_overlap", "confidence_threshold", "critical_plausibility",
            "audit_share", "calibration_share", "target_accuracy", "min_agreement", "min_kappa",
@@ -27,7 +27,7 @@ _RANGES = {"confidence_threshold": (0.0, 1.0), "critical_plausibility": (0.0, 1.
 def create_project(session: Session, name: str, labels: list[str], *,
                    critical_labels: list[str] | None = None,
                    label_descriptions: dict[str, str] | None = None,
-                   guideline_text: str = "", **knobs: Any) -> Project:
+                   guideline_text: str = "", created_by: str = "", **knobs: Any) -> Project:
     """A new project with a label schema. Labels must be distinct non-empty strings."""
     name = check_name(name, "name")
     clean = [check_name(str(label), "labels") for label in labels]
@@ -57,6 +57,9 @@ def create_project(session: Session, name: str, labels: list[str], *,
                       questions=[{"name": "label", "kind": "single-label", "labels": clean}],
                       label_descriptions=descriptions, guideline_text=guideline_text, **knobs)
     session.add(project)
+    session.flush()
+    session.add(Guideline(project_id=project.id, version=project.guideline_version,
+                          text=guideline_text, note="", labels=[], created_by=created_by))
     session.flush()
     return project
 
@@ -107,9 +110,38 @@ def list_projects(session: Session) -> list[Project]:
     return list(session.scalars(select(Project).order_by(Project.id)))
 
 
-def update_guideline(session: Session, project: Project, text: str) -> Project:
-    """A new guideline text bumps the guideline version that annotations record."""
-    project.guideline_text = check_text(text, "text")
+def update_guideline(session: Session, project: Project, text: str, *, note: str = "",
+                     labels: list[str] | None = None, by: str = "") -> Project:
+    """A new version of the guideline: its text, a note on what changed and the labels the
+    change affects. Answers and labels from now on record the new version; every version
+    stays readable (``guideline_versions``)."""
+    text = check_text(text, "text")
+    note = check_text(note, "note")
+    affected = list(dict.fromkeys(labels or []))
+    unknown = sorted(set(affected) - set(project.labels))
+    if unknown:
+        raise ValidationError(f"labels not in the project's label set: {unknown}",
+                              where="labels")
+    project.guideline_text = text
     project.guideline_version += 1
+    session.add(Guideline(project_id=project.id, version=project.guideline_version, text=text,
+                          note=note, labels=affected, created_by=by))
     session.flush()
     return project
+
+
+def guideline_versions(session: Session, project: Project) -> list[Guideline]:
+    """Every version of the project's guideline, oldest first."""
+    return list(session.scalars(select(Guideline).where(Guideline.project_id == project.id)
+                                .order_by(Guideline.version)))
+
+
+def get_guideline(session: Session, project: Project, version: int | None = None) -> Guideline:
+    """One version of the guideline (default: the current one)."""
+    wanted = project.guideline_version if version is None else version
+    found = session.scalar(select(Guideline).where(Guideline.project_id == project.id,
+                                                   Guideline.version == wanted))
+    if found is None:
+        raise NotFoundError(f"project {project.name!r} has no guideline version {wanted}",
+                            where="version")
+    return found

@@ -29,6 +29,7 @@ from labelloop.api.routers import (
     browse,
     ingest,
     jobs,
+    lineage,
     projects,
     quality,
     tasks,
@@ -39,17 +40,19 @@ from labelloop.core.settings import Settings, get_settings
 from labelloop.jobs.queue import start_worker, stop_worker
 from labelloop.selection.service import warm_caches
 from labelloop.store.db import get_engine
+from labelloop.training.tracking import ensure_store
 
 log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"
 ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
-           quality.router, versions.router, jobs.router, browse.router)
+           quality.router, versions.router, jobs.router, browse.router, lineage.router)
 
 
 def _warm(app: FastAPI, settings: Settings) -> None:
     started = time.perf_counter()
     app.state.caches = "warming"
     try:
+        ensure_store(settings.tracking_uri)
         n = warm_caches(settings)
     except Exception:  # a cold cache is slower, never wrong: the server runs on
         log.exception("warming the next-batch caches failed")

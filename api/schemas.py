@@ -402,6 +402,20 @@ class ProjectUpdate(BaseModel):
 
 class GuidelineRequest(BaseModel):
     text: str = Field(max_length=1_000_000)
+    note: str = Field(default="", max_length=10_000, description="What changed and why")
+    labels: list[str] = Field(default_factory=list, max_length=10_000,
+                              description="The labels the change affects")
+
+
+class GuidelineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    text: str
+    note: str
+    labels: list[str]
+    created_by: str
+    created_at: datetime
 
 
 class LoginRequest(BaseModel):
@@ -509,3 +523,37 @@ class EmbedRequest(BaseModel):
                                             "on the server; default: the configured encoder")
     splits: list[Literal["pool", "gold", "eval"]] = Field(
         default=["pool", "gold", "eval"], min_length=1, max_length=3)
+
+
+class LabelEventOut(BaseModel):
+    event_id: int
+    at: datetime
+    by: str = Field(description="A user, or model:<id> for an auto-accepted label")
+    reason: str
+    from_label: str | None
+    to_label: str | None
+    origin: str | None
+    batch_id: int | None
+    annotators: list[str]
+    agreement: float | None
+    guideline_version: int
+    prelabel_model_id: int | None
+    note: str
+
+
+class LineageRowOut(BaseModel):
+    item_id: int
+    text: str
+    label: str
+    origin: str | None
+    batch_id: int | None
+    guideline_version: int | None
+    prelabel_model_id: int | None
+    event: LabelEventOut | None = Field(description="The label event the row's label comes "
+                                        "from (none when the label came with the data)")
+
+
+class LineageRowPageOut(BaseModel):
+    count: int = Field(description="Every row the filters match")
+    rows: list[LineageRowOut]
+    next_after: int | None = Field(description="Pass as after= for the next page")

@@ -25,6 +25,7 @@ from labelloop.cli_common import (
     target,
 )
 from labelloop.cli_jobs import jobs_app, worker
+from labelloop.cli_lineage import guideline_app, lineage_app
 from labelloop.cli_quality import quality_app
 from labelloop.core.progress import Advance
 from labelloop.core.settings import Settings
@@ -530,6 +531,8 @@ def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202
 app.add_typer(quality_app, name="quality")
 app.add_typer(access_app, name="access")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(lineage_app, name="lineage")
+app.add_typer(guideline_app, name="guideline")
 app.command()(worker)
 
 if __name__ == "__main__":

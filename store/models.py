@@ -430,6 +430,25 @@ class FinalLabel(Base):
     )
     guideline_version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    event_id: Mapped[int] = mapped_column(Integer)  # the label event this label comes from
+
+
+class Guideline(Base):
+    """One version of a project's annotation guideline. ``Project.guideline_version`` and
+    ``guideline_text`` mirror the newest; answers and labels record the version they were
+    given under."""
+
+    __tablename__ = "guidelines"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the labels it affects
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class DatasetVersion(Base):
@@ -453,13 +472,22 @@ class DatasetVersion(Base):
 
 class DatasetRow(Base):
     __tablename__ = "dataset_rows"
-    __table_args__ = (Index("ix_dataset_rows_version_item", "version_id", "item_id"),)
+    __table_args__ = (Index("ix_dataset_rows_version_item", "version_id", "item_id"),
+                      Index("ix_dataset_rows_item", "item_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     label: Mapped[str] = mapped_column(String(200))
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Provenance a lineage query filters on (also in ``lineage``): the label event the row's
+    # label comes from (None: the label came with the data), its batch, origin, guideline
+    # version and the model that pre-labeled the item.
+    label_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    guideline_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prelabel_model_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Job(Base):

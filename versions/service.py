@@ -74,7 +74,8 @@ def _train_rows(session: Session, project: Project) -> list[tuple[Item, str, dic
             "reason": reasons.get((final.batch_id, item.id)),
             "annotators": final.annotators, "agreement": final.agreement,
             "posterior": final.posterior, "guideline_version": final.guideline_version,
-            "prelabel_model": models.get(final.model_version_id or -1)}))
+            "prelabel_model": models.get(final.model_version_id or -1),
+            "prelabel_model_id": final.model_version_id, "label_event_id": final.event_id}))
     for item in session.scalars(select(Item).where(
             Item.project_id == project.id, Item.split == "pool", Item.given_label.is_not(None))):
         if item.id not in labeled:
@@ -132,9 +133,14 @@ def freeze_version(session: Session, project: Project, *, split: str = "train",
         parent_id=latest.id if latest else None)
     session.add(version)
     session.flush()
-    session.add_all(DatasetRow(version_id=version.id, item_id=it.id, label=label, lineage={
-        "source": it.source, "source_row": it.source_row, "ingest_batch_id": it.ingest_batch_id,
-        "licence": it.licence, "content_hash": it.content_hash, **lin})
+    session.add_all(DatasetRow(
+        version_id=version.id, item_id=it.id, label=label, lineage={
+            "source": it.source, "source_row": it.source_row,
+            "ingest_batch_id": it.ingest_batch_id, "licence": it.licence,
+            "content_hash": it.content_hash, **lin},
+        label_event_id=lin.get("label_event_id"), batch_id=lin.get("batch_id"),
+        origin=lin.get("origin"), guideline_version=lin.get("guideline_version"),
+        prelabel_model_id=lin.get("prelabel_model_id"))
         for it, label, lin in rows)
     session.flush()
     return version
@@ -188,15 +194,6 @@ def iter_record_chunks(session: Session, version: DatasetVersion, chunk: int | N
             return
         yield rows
         last = rows[-1]["item_id"]
-
-
-def diff_versions(session: Session, old: DatasetVersion, new: DatasetVersion) -> dict[str, Any]:
-    """What changed between two versions: items added, removed and relabeled."""
-    a = {r["item_id"]: r["label"] for r in version_records(session, old)}
-    b = {r["item_id"]: r["label"] for r in version_records(session, new)}
-    relabeled = sorted(i for i in a.keys() & b.keys() if a[i] != b[i])
-    return {"added": len(b.keys() - a.keys()), "removed": len(a.keys() - b.keys()),
-            "relabeled": len(relabeled), "relabeled_items": relabeled[:100]}
 
 
 def write_version(session: Session, version: DatasetVersion, fmt: str, fh: BinaryIO,

@@ -1,16 +1,26 @@
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 from sqlalchemy import select
 
 from labelloop.access import audit
 from labelloop.access.projects import (
     create_project,
+    get_guideline,
+    guideline_versions,
     list_projects,
     update_guideline,
     update_project,
 )
 from labelloop.api.deps import Admin, AdminProject, CallerDep, ManageData, ReadProject, SessionDep
 from labelloop.api.routing import UnitOfWorkRoute
-from labelloop.api.schemas import GuidelineRequest, ProjectCreate, ProjectOut, ProjectUpdate
+from labelloop.api.schemas import (
+    GuidelineOut,
+    GuidelineRequest,
+    ProjectCreate,
+    ProjectOut,
+    ProjectUpdate,
+)
 from labelloop.core.enums import AuditAction, Role
 from labelloop.store.models import Membership, Project
 
@@ -21,7 +31,8 @@ router = APIRouter(route_class=UnitOfWorkRoute, prefix="/projects", tags=["proje
 def create(body: ProjectCreate, admin: Admin, session: SessionDep) -> ProjectOut:
     """Create a project with its label schema, critical labels and quality knobs (admin)."""
     fields = body.model_dump()
-    project = create_project(session, fields.pop("name"), fields.pop("labels"), **fields)
+    project = create_project(session, fields.pop("name"), fields.pop("labels"),
+                             created_by=admin.name, **fields)
     audit.record(session, admin.name, AuditAction.PROJECT, project_id=project.id,
                  target=project.name, event="create")
     return ProjectOut.model_validate(project)
@@ -57,8 +68,26 @@ def update(body: ProjectUpdate, access: AdminProject, session: SessionDep) -> Pr
 
 @router.put("/{project}/guideline", response_model=ProjectOut)
 def guideline(body: GuidelineRequest, access: ManageData, session: SessionDep) -> ProjectOut:
-    """A new guideline text; answers from now on record the new guideline version."""
-    project = update_guideline(session, access.project, body.text)
+    """A new version of the guideline (ml-team): its text, a note on what changed and the
+    labels the change affects. Answers from now on record the new version."""
+    project = update_guideline(session, access.project, body.text, note=body.note,
+                               labels=body.labels, by=access.user.name)
     audit.record(session, access.user.name, AuditAction.GUIDELINE, project_id=project.id,
                  target=project.name, version=project.guideline_version)
     return ProjectOut.model_validate(project)
+
+
+@router.get("/{project}/guidelines", response_model=list[GuidelineOut])
+def list_guidelines(access: ReadProject, session: SessionDep) -> list[GuidelineOut]:
+    """Every version of the guideline, oldest first, each with who changed it, when, why
+    and the labels it affects."""
+    return [GuidelineOut.model_validate(g) for g in guideline_versions(session, access.project)]
+
+
+@router.get("/{project}/guidelines/{guideline_version}", response_model=GuidelineOut)
+def show_guideline(guideline_version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                   access: ReadProject,
+                   session: SessionDep) -> GuidelineOut:
+    """One version of the guideline."""
+    return GuidelineOut.model_validate(get_guideline(session, access.project,
+                                                     guideline_version))

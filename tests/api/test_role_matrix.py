@@ -18,7 +18,7 @@ from labelloop.access.users import create_token, revoke_token, user_for
 from labelloop.api.app import ROUTERS, create_app
 from labelloop.core.enums import Role
 from labelloop.store.db import open_session
-from labelloop.store.models import ApiToken, Batch, Task
+from labelloop.store.models import ApiToken, Batch, ModelVersion, Task
 from tests.api.conftest import Team, bearer
 from tests.conftest import LABELS, banking_rows, write_csv
 
@@ -91,10 +91,14 @@ def world(settings, tmp_path):
             Batch.project_id == get_project(s, "bank").id))
         task_id = s.scalar(select(Task.id).where(Task.batch_id == batch_id).order_by(
             Task.id.desc()))
+        model_id = s.scalar(select(ModelVersion.id).where(
+            ModelVersion.project_id == get_project(s, "bank").id))
+        item_id = s.scalar(select(Task.item_id).where(Task.id == task_id))
     callers["revoked"] = bearer(plain)
     params = {"project": "bank", "task_id": task_id, "batch_id": batch_id, "version": "ev",
               "annotator": OTHER_ANNOTATOR, "name": "temp", "token_id": spare,
-              "job_id": job.json()["id"]}
+              "job_id": job.json()["id"], "model_id": model_id, "item_id": item_id,
+              "old": "ev", "new": "ev", "guideline_version": 1}
     return app, client, callers, params
 
 

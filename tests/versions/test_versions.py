@@ -18,7 +18,8 @@ from labelloop.quality.service import resolve_batch
 from labelloop.selection.service import next_batch
 from labelloop.store.db import open_session
 from labelloop.store.models import Batch, DatasetRow, DatasetVersion, Item
-from labelloop.versions.service import diff_versions, export_version, freeze_version
+from labelloop.versions.lineage import diff_versions
+from labelloop.versions.service import export_version, freeze_version
 from tests.conftest import LABELS, banking_rows, write_csv
 
 
