@@ -95,7 +95,7 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     with open_session(settings.db_url) as s:
         project = s.get(Project, job.project_id)
         assert project is not None
-        install_model(s, project, model)
+        install_model(s, project, model, settings=settings)
         ctx.report(s, 1, 1)
         failpoints.hit("train.before-commit")
         return {"model_version_id": model.id, "mlflow_run_id": model.mlflow_run_id,

@@ -1,4 +1,5 @@
-"""Evaluation figures a researcher reads: accuracy, macro-F1, per-class F1, top confusions."""
+"""Evaluation figures a researcher reads: accuracy, macro-F1, per-class F1, top confusions,
+the confusion matrix."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 
 def evaluate_predictions(y_true: list[str], y_pred: list[str], labels: list[str],
@@ -28,3 +34,14 @@ def evaluate_predictions(y_true: list[str], y_pred: list[str], labels: list[str]
         "weakest": sorted(present, key=lambda lb: float(f[present.index(lb)]))[:5],
         "mean_support": float(np.mean(n)) if len(n) else 0.0,
     }
+
+
+def confusion_counts(y_true: list[str], y_pred: list[str], labels: list[str]) -> np.ndarray:
+    """(n_labels, n_labels) int counts: row = true label, column = predicted, in ``labels``'
+    order (a label no row has keeps its row and column of zeros, so two runs compare cell by
+    cell).
+
+    >>> confusion_counts(["a", "a", "b"], ["a", "b", "b"], ["a", "b", "c"]).tolist()
+    [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
+    """
+    return confusion_matrix(y_true, y_pred, labels=labels).astype(np.int64)

@@ -1,6 +1,8 @@
 """Retrain the pre-labeler on a dataset version, evaluate it, log everything to MLflow.
 
-The new model becomes the project's active pre-labeler for the next round.
+The new model becomes the project's active pre-labeler for the next round (registry alias
+``prelabeler``), or, trained with ``promote=False``, waits as the ``candidate`` until
+``promote_model`` makes it live.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +37,24 @@ from labelloop.selection.routing import CALIBRATION
 from labelloop.selection.service import unlabeled_pool
 from labelloop.store.models import DatasetVersion, Item, ModelVersion, Project
 from labelloop.store.pages import id_array
-from labelloop.training.metrics import evaluate_predictions
+from labelloop.training.metrics import confusion_counts, evaluate_predictions
 from labelloop.training.tracking import (
+    CANDIDATE,
     JOB_TAG,
     PROJECT_TAG,
     experiment_for,
-    log_dataset_input,
+    log_confusion_matrix,
+    log_data_diff,
+    log_rows_input,
+    log_version_input,
     mlflow_client,
+    per_class_metrics,
+    point_prelabeler,
     quiet_mlflow,
     registered_name,
+    set_alias,
 )
+from labelloop.versions.lineage import diff_versions
 from labelloop.versions.service import export_version, version_records
 
 
@@ -98,21 +108,60 @@ def train_model(session: Session, project: Project, settings: Settings, *,
                 train: DatasetVersion, evaluation: DatasetVersion | None = None,
                 c: float = 10.0, seed: int = 0, progress: Progress = silent,
                 job_id: int | None = None,
-                on_run: Callable[[str], None] | None = None) -> ModelVersion:
+                on_run: Callable[[str], None] | None = None,
+                promote: bool = True) -> ModelVersion:
     """Fit a classifier head on ``train``'s embeddings; evaluate on ``evaluation``; log and
-    register in MLflow; make it the active pre-labeler."""
+    register in MLflow; with ``promote``, make it the active pre-labeler (else it stays the
+    registry's ``candidate``)."""
     model = fit_model(session, project, settings, train=train, evaluation=evaluation, c=c,
                       seed=seed, progress=progress, job_id=job_id, on_run=on_run)
-    return install_model(session, project, model)
+    return install_model(session, project, model, promote=promote, settings=settings)
 
 
-def install_model(session: Session, project: Project, model: ModelVersion) -> ModelVersion:
-    """Store the row of a model ``fit_model`` made and make it the active pre-labeler."""
+def install_model(session: Session, project: Project, model: ModelVersion, *,
+                  promote: bool = True, settings: Settings | None = None) -> ModelVersion:
+    """Store the row of a model ``fit_model`` made; with ``promote``, make it the active
+    pre-labeler and move the registry alias ``prelabeler`` to it (``_make_active``; without
+    ``settings`` the alias is left as it is). Not promoted, it keeps the ``candidate``
+    alias ``fit_model`` gave it."""
     session.add(model)
     session.flush()
+    if promote:
+        _make_active(session, project, model, settings)
+    return model
+
+
+def promote_model(session: Session, project: Project, model: ModelVersion,
+                  settings: Settings) -> ModelVersion:
+    """Make ``model``, trained earlier for ``project``, its active pre-labeler and move the
+    registry alias ``prelabeler`` to it. ``ValidationError`` for a model of another project
+    or a zero-shot model (it has no head file and no registry version)."""
+    if model.project_id != project.id:
+        raise ValidationError(f"model {model.id} belongs to another project", where="model")
+    if model.kind == "zero-shot":
+        raise ValidationError(f"model {model.id} ({model.name}) is zero-shot; only a trained "
+                              "classifier can be promoted", where="model")
+    if not model.artifact_path:
+        raise ValidationError(f"model {model.id} ({model.name}) has no trained head",
+                              where="model")
+    _make_active(session, project, model, settings)
+    return model
+
+
+def _make_active(session: Session, project: Project, model: ModelVersion,
+                 settings: Settings | None) -> None:
+    """The database first, MLflow second: ``active_model_id`` is flushed, then the alias
+    moves (``point_prelabeler``). An alias that fails to move raises before the caller's
+    unit of work commits, so it rolls back whole and the database never names a live model
+    the registry does not. If instead the commit fails after the alias moved, ``prelabeler``
+    names a version the database did not make live until the next promotion; a new model's
+    run is then an orphan, and ``training.orphans.reconcile`` deletes its registry version
+    (and with it the alias)."""
     project.active_model_id = model.id
     session.flush()
-    return model
+    if settings is not None and model.registered_name and model.registered_version:
+        point_prelabeler(settings.tracking_uri, model.registered_name,
+                         model.registered_version)
 
 
 def fit_model(session: Session, project: Project, settings: Settings, *,
@@ -145,13 +194,14 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
                                   pseudo=pseudo)
     if auto is not None:
         metrics["auto_accept"] = auto
-    eval_records: list[dict[str, Any]] = []
+    data = RunData(train=train, version_rows=version_rows, fitted=records,
+                   evaluation=evaluation, diff=_data_diff(session, project, train))
     if evaluation is not None:
-        eval_records = version_records(session, evaluation)
-        xe = _vectors(session, eval_records, settings, progress, evaluation.name)
-        pred = [project.labels[k] for k in head.predict_proba(xe).argmax(axis=1)]
-        metrics |= evaluate_predictions([r["label"] for r in eval_records], pred,
-                                        list(project.labels))
+        data.eval_records = version_records(session, evaluation)
+        xe = _vectors(session, data.eval_records, settings, progress, evaluation.name)
+        data.eval_pred = [project.labels[k] for k in head.predict_proba(xe).argmax(axis=1)]
+        metrics |= evaluate_predictions([r["label"] for r in data.eval_records],
+                                        data.eval_pred, list(project.labels))
 
     # Killed at any point below, nothing half-made stays once reconcile() runs: the run,
     # the model file and the registry version exist before the row that names them, are
@@ -162,8 +212,8 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
                          train_version_id=train.id,
                          eval_version_id=evaluation.id if evaluation else None,
                          metrics=metrics)
-    _log_run(model, project, settings, head, train, version_rows, evaluation, eval_records,
-             metrics, c, pseudo, job_id=job_id, on_run=on_run)
+    _log_run(model, project, settings, head, data, metrics, c, pseudo, job_id=job_id,
+             on_run=on_run)
     failpoints.hit("train.run-ended")
     return model
 
@@ -368,14 +418,50 @@ def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: n
     return estimate_for_model(pool_probs, oof[random_rows], y[random_rows], project)
 
 
+@dataclass
+class RunData:
+    """What a training read and predicted, as its MLflow run records it."""
+
+    train: DatasetVersion
+    version_rows: list[dict[str, Any]]  # all of the training version's rows
+    fitted: list[dict[str, Any]]  # those the head was fitted on (``training_rows``)
+    evaluation: DatasetVersion | None = None
+    eval_records: list[dict[str, Any]] = field(default_factory=list)
+    eval_pred: list[str] = field(default_factory=list)  # the head's label per eval record
+    diff: dict[str, Any] | None = None  # ``_data_diff``
+
+    def left_out(self) -> list[dict[str, Any]]:
+        """The version's auto-accepted rows the head was not fitted on."""
+        fitted = {r["item_id"] for r in self.fitted}
+        return [r for r in self.version_rows if r["item_id"] not in fitted
+                and r["lineage"].get("origin") == "auto"]
+
+
+def _data_diff(session: Session, project: Project, train: DatasetVersion,
+               ) -> dict[str, Any] | None:
+    """What changed in the training data since the project's live model (its active model at
+    fit time): ``versions.lineage.diff_versions`` from that model's training version to
+    ``train``, with the model named under ``previous_model``. None when the live model has
+    no training version (none yet, or zero-shot)."""
+    live = session.get(ModelVersion, project.active_model_id) if project.active_model_id \
+        else None
+    old = session.get(DatasetVersion, live.train_version_id) \
+        if live is not None and live.train_version_id is not None else None
+    if live is None or old is None:
+        return None
+    return diff_versions(session, old, train) | {"previous_model": {
+        "id": live.id, "name": live.name, "mlflow_run_id": live.mlflow_run_id,
+        "registered_version": live.registered_version}}
+
+
 def _log_run(model: ModelVersion, project: Project, settings: Settings, head: ClassifierHead,
-             train: DatasetVersion, records: list[dict[str, Any]],
-             evaluation: DatasetVersion | None, eval_records: list[dict[str, Any]],
-             metrics: dict[str, Any], c: float, pseudo: Pseudo | None = None,
+             data: RunData, metrics: dict[str, Any], c: float, pseudo: Pseudo | None = None,
              job_id: int | None = None, on_run: Callable[[str], None] | None = None) -> None:
-    """The MLflow run, the head's file (named by the run) and the registry version; fills
-    ``model``'s run, file and registry fields. ``on_run(run_id)`` is told the run's id as
-    soon as it exists (a job notes it, for ``training.orphans``)."""
+    """The MLflow run, the head's file (named by the run) and the registry version, which
+    gets the alias ``candidate`` at once (``install_model`` moves ``prelabeler`` when it
+    promotes); fills ``model``'s run, file and registry fields. ``on_run(run_id)`` is told
+    the run's id as soon as it exists (a job notes it, for ``training.orphans``)."""
+    train, evaluation = data.train, data.evaluation
     mlflow = mlflow_client(settings.tracking_uri, settings.artifact_root)
     experiment_for(mlflow, project, settings.artifact_root)
     with quiet_mlflow(), mlflow.start_run(run_name=f"{project.name}-{train.name}",
@@ -388,7 +474,8 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
         failpoints.hit("train.file-written")
         mlflow.log_params({"encoder": model.encoder, "head": "logistic-regression", "C": c,
                            "neighbour_smoothing_k": head.smoothing.k if head.smoothing else 0,
-                           "n_train": metrics["n_train"], "n_version_rows": len(records),
+                           "n_train": metrics["n_train"],
+                           "n_version_rows": len(data.version_rows),
                            "fit_on_auto_accepted": settings.train_on_auto_accepted,
                            "train_version": train.name,
                            "eval_version": evaluation.name if evaluation else "none"})
@@ -396,26 +483,13 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
                          "labelloop.train_digest": train.digest,
                          "labelloop.eval_version_id": str(evaluation.id) if evaluation else "",
                          "labelloop.eval_digest": evaluation.digest if evaluation else ""})
-        log_dataset_input(mlflow, train, records, "training", project,
-                          _exported(settings, project, train))
+        _log_inputs(mlflow, project, settings, data)
         if evaluation is not None:
-            log_dataset_input(mlflow, evaluation, eval_records, "evaluation", project,
-                              _exported(settings, project, evaluation))
-            flat = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
-            for label, figs in metrics["per_class"].items():
-                flat[f"f1.{_metric_key(label)}"] = figs["f1"]
-            mlflow.log_metrics(flat)
-            mlflow.log_dict(metrics, "evaluation.json")
+            _log_evaluation(mlflow, project, data, metrics)
+        if data.diff is not None:
+            log_data_diff(mlflow, data.diff)
         if pseudo is not None:
-            # Self-training: the pool items the model labeled for itself are an input too.
-            mlflow.log_params({"self_training": True, "n_pseudo": len(pseudo.labels),
-                               "pseudo_label_threshold": pseudo.threshold})
-            mlflow.set_tag("labelloop.pseudo_digest", pseudo.digest())
-            frame = pd.DataFrame({"item_id": pseudo.item_ids, "label": pseudo.labels})
-            mlflow.log_input(mlflow.data.from_pandas(
-                frame, targets="label", name=f"{project.name}/pseudo-labels",
-                digest=pseudo.digest()[:36]), context="pseudo-labels",
-                tags={"labelloop.digest": pseudo.digest()})
+            _log_pseudo(mlflow, project, settings, pseudo)
         # Naming the requirement skips MLflow's inference, which imports the model's modules
         # in a subprocess (tens of seconds per run).
         info = mlflow.sklearn.log_model(
@@ -427,6 +501,59 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
         model.mlflow_run_id = run.info.run_id
         model.registered_name = registered_name(project)
         model.registered_version = str(getattr(info, "registered_model_version", "") or "")
+        if model.registered_version:
+            set_alias(settings.tracking_uri, model.registered_name, CANDIDATE,
+                      model.registered_version)
+
+
+def _log_inputs(mlflow, project: Project, settings: Settings,  # noqa: ANN001
+                data: RunData) -> None:
+    """The run's dataset inputs, each with as many rows as the model used: "training" (the
+    rows fitted on), "auto-accepted" (the version's auto-accepted rows, when left out of the
+    fit), "evaluation" (the rows evaluated on). Their source is the version's Parquet export."""
+    train_source = _exported(settings, project, data.train)
+    digest = log_version_input(mlflow, project, data.train, data.fitted, "training",
+                               train_source)
+    mlflow.set_tag("labelloop.fitted_digest", digest)
+    left_out = data.left_out()
+    if left_out:
+        log_version_input(mlflow, project, data.train, left_out, "auto-accepted",
+                          train_source)
+    if data.evaluation is not None:
+        log_version_input(mlflow, project, data.evaluation, data.eval_records, "evaluation",
+                          _exported(settings, project, data.evaluation))
+
+
+def _log_evaluation(mlflow, project: Project, data: RunData,  # noqa: ANN001
+                    metrics: dict[str, Any]) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support, ``evaluation.json`` and
+    the confusion matrix (``confusion_matrix.png`` and ``.json``) over all project labels."""
+    mlflow.log_metrics({"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                        **per_class_metrics(metrics["per_class"])})
+    mlflow.log_dict(metrics, "evaluation.json")
+    labels = list(project.labels)
+    log_confusion_matrix(mlflow, labels, confusion_counts(
+        [r["label"] for r in data.eval_records], data.eval_pred, labels))
+
+
+def _log_pseudo(mlflow, project: Project, settings: Settings,  # noqa: ANN001
+                pseudo: Pseudo) -> None:
+    """Self-training: the pool items the model labeled for itself are an input too, their
+    source a Parquet file named by their digest."""
+    mlflow.log_params({"self_training": True, "n_pseudo": len(pseudo.labels),
+                       "pseudo_label_threshold": pseudo.threshold})
+    digest = pseudo.digest()
+    mlflow.set_tag("labelloop.pseudo_digest", digest)
+    frame = pd.DataFrame({"item_id": pseudo.item_ids, "label": pseudo.labels})
+    path = settings.export_dir / f"project-{project.id}" / f"pseudo-{digest[:16]}.parquet"
+    if not path.exists():  # content-addressed: the same pseudo-labels, the same file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        frame.to_parquet(partial, index=False)
+        os.replace(partial, path)
+    log_rows_input(mlflow, frame, name=f"{project.name}/pseudo-labels",
+                   context="pseudo-labels", digest=digest, source=path,
+                   tags={PROJECT_TAG: project.name})
 
 
 def _exported(settings: Settings, project: Project, version: DatasetVersion) -> Path:
@@ -442,6 +569,3 @@ def _exported(settings: Settings, project: Project, version: DatasetVersion) -> 
         os.replace(partial, path)
     return path
 
-
-def _metric_key(label: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "_-./ " else "_" for ch in label)
