@@ -29,6 +29,7 @@ from labelloop.api.routers import (
     browse,
     ingest,
     jobs,
+    kpis,
     lineage,
     projects,
     quality,
@@ -45,7 +46,8 @@ from labelloop.training.tracking import ensure_store
 log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"
 ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
-           quality.router, versions.router, jobs.router, browse.router, lineage.router)
+           quality.router, versions.router, jobs.router, browse.router, lineage.router,
+           kpis.router)
 
 
 def _warm(app: FastAPI, settings: Settings) -> None:

@@ -25,6 +25,7 @@ from labelloop.cli_common import (
     target,
 )
 from labelloop.cli_jobs import jobs_app, worker
+from labelloop.cli_kpis import kpis
 from labelloop.cli_lineage import guideline_app, lineage_app
 from labelloop.cli_quality import quality_app
 from labelloop.core.progress import Advance
@@ -36,7 +37,8 @@ app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> 
 
 # The commands that also run against a server (--server): each has an HTTP route.
 REMOTE_COMMANDS = frozenset({"create-project", "ingest", "prelabel", "next-batch", "tasks",
-                             "submit", "qa", "freeze", "export", "train", "jobs"})
+                             "submit", "qa", "freeze", "export", "train", "jobs",
+                             "kpis"})
 
 
 @app.callback()
@@ -534,6 +536,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(lineage_app, name="lineage")
 app.add_typer(guideline_app, name="guideline")
 app.command()(worker)
+app.command()(kpis)
 
 if __name__ == "__main__":
     app()
