@@ -5,6 +5,7 @@ unreachable servers exit 2 with the reason on stderr and change nothing."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -72,7 +73,11 @@ def test_the_loop_through_a_server_as_each_tokens_user(settings, server, tmp_pat
         assert done["accepted_prelabel"] is True
     with open_session(settings.db_url, read_only=True) as s:
         assert set(s.scalars(select(Annotation.annotator))) == {"ana"}
-    qa = _as(server, mia, "qa", "bank", str(batch["batch_id"]))
+    # the last answer queued the batch's QA as a job: the server's worker runs it shortly
+    deadline = time.monotonic() + 60
+    while (qa := _as(server, mia, "qa", "bank", str(batch["batch_id"])))["status"] == "open" \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert qa["batch_id"] == batch["batch_id"] and qa["status"] != "open"
 
     version = _as(server, mia, "freeze", "bank", "--split", "train", "--name", "v1")
