@@ -33,6 +33,7 @@ from labelloop.api.routers import (
     lineage,
     projects,
     quality,
+    remediation,
     tasks,
     versions,
 )
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"
 ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
            quality.router, versions.router, jobs.router, browse.router, lineage.router,
-           kpis.router)
+           remediation.router, kpis.router)
 
 
 def _warm(app: FastAPI, settings: Settings) -> None:

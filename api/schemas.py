@@ -129,6 +129,9 @@ class BatchOut(BaseModel):
     n_auto_accepted: int
     reasons: dict[str, int]
     selection_seconds: float
+    class_boost: dict[str, float] = Field(
+        default_factory=dict, description="The class boosts applied: the request's, else "
+        "those of the project's remediation targets in force")
 
 
 class SuggestionOut(BaseModel):

@@ -73,6 +73,7 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     SQLite the one writer stays free for annotators; vectors it computes are cached in
     short commits of their own), then the model's row commits with the job's progress."""
     from labelloop.core import failpoints
+    from labelloop.remediate.service import record_review, review_model
     from labelloop.training.orphans import RUNS_KEY, reconcile
     from labelloop.training.service import fit_model, install_model
     from labelloop.versions.service import get_version
@@ -92,16 +93,19 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
                           train=get_version(s, project, params["train_version"]),
                           evaluation=evaluation, c=float(params.get("c", 10.0)),
                           job_id=job.id, on_run=lambda run_id: ctx.note(RUNS_KEY, run_id))
+        review = review_model(s, project, model)
     with open_session(settings.db_url) as s:
         project = s.get(Project, job.project_id)
         assert project is not None
         install_model(s, project, model, settings=settings)
+        remediation = record_review(s, project, model, review, by=job.created_by)
         ctx.report(s, 1, 1)
         failpoints.hit("train.before-commit")
         return {"model_version_id": model.id, "mlflow_run_id": model.mlflow_run_id,
                 "registered_version": model.registered_version,
                 "accuracy": model.metrics.get("accuracy"),
-                "macro_f1": model.metrics.get("macro_f1"), "cleared": cleared.to_dict()}
+                "macro_f1": model.metrics.get("macro_f1"), "cleared": cleared.to_dict(),
+                "remediation": remediation}
 
 
 @runner(JobKind.QA)

@@ -28,6 +28,7 @@ from labelloop.cli_jobs import jobs_app, worker
 from labelloop.cli_kpis import kpis
 from labelloop.cli_lineage import guideline_app, lineage_app
 from labelloop.cli_quality import quality_app
+from labelloop.cli_remediate import targets_app
 from labelloop.core.progress import Advance
 from labelloop.core.settings import Settings
 from labelloop.store.db import open_session
@@ -38,7 +39,7 @@ app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> 
 # The commands that also run against a server (--server): each has an HTTP route.
 REMOTE_COMMANDS = frozenset({"create-project", "ingest", "prelabel", "next-batch", "tasks",
                              "submit", "qa", "freeze", "export", "train", "jobs",
-                             "kpis"})
+                             "kpis", "lineage", "guideline", "targets"})
 
 
 @app.callback()
@@ -534,6 +535,7 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(access_app, name="access")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(lineage_app, name="lineage")
+app.add_typer(targets_app, name="targets")
 app.add_typer(guideline_app, name="guideline")
 app.command()(worker)
 app.command()(kpis)

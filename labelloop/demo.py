@@ -25,6 +25,7 @@ from labelloop.ingest.checks import content_hash
 from labelloop.ingest.service import ingest_file
 from labelloop.loop import submit_answer as submit
 from labelloop.prelabel.service import prelabel_project
+from labelloop.remediate.service import review_and_record
 from labelloop.selection.service import next_batch
 from labelloop.store.db import open_session
 from labelloop.store.models import Annotation, Batch, FinalLabel, Item, Project
@@ -145,6 +146,7 @@ def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
             model = train_model(session, project, settings, train=train_version,
                                 evaluation=session.get(type(eval_version), eval_version.id),
                                 progress=progress)
+            review_and_record(session, project, model, by="demo")
             row = _round_row(session, project, batch, report, model, train_version, oracle, r)
         rows.append(row)
         echo(_format_row(row))

@@ -18,6 +18,7 @@ from labelloop.selection.diversity import (
 from labelloop.selection.pool import (
     Pool,
     check_request,
+    checked_boost,
     lazy_embeddings,
     seed_from,
     take_rows,
@@ -37,6 +38,10 @@ class DefaultHybrid:
        on near-duplicates of the same confusion.
     3. Order the picks by uncertainty, most uncertain first; if some clusters came out empty
        (duplicates), fill with the candidates farthest from every pick.
+
+    With ``pool.class_boost`` (remediation targets), the uncertainty of each item is
+    weighted by its expected boost ``p @ boost`` before step 1, so boosted classes are
+    sampled more while the picks stay uncertain and diverse.
 
     Cold start (``pool.probs is None``): no model yet, so pure diversity -- one item nearest
     the centre of each k-means cluster of the embeddings (typical items first). Without
@@ -59,6 +64,10 @@ class DefaultHybrid:
         if pool.probs is None:
             return typical_representatives(lazy_embeddings(pool, self.name), n, rng)
         unc = scores.margin(pool.probs)
+        if pool.class_boost is not None:
+            # Remediation: weight each item by its expected class boost (p @ boost), as
+            # "class-balance" does, so items likely of a targeted class come first.
+            unc = unc * (pool.probs @ checked_boost(pool.class_boost, pool.probs.shape[1]))
         m = min(pool.size, max(n, self.candidates_per_pick * n))
         cand = top_k(unc, m)
         if pool.embeddings is None or m <= n:

@@ -142,3 +142,13 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def seed_from(rng: np.random.Generator) -> int:
     """A 31-bit seed drawn from ``rng``, for libraries that take an int (faiss, torch)."""
     return int(rng.integers(0, 2**31 - 1))
+
+
+def checked_boost(boost: np.ndarray, n_classes: int) -> np.ndarray:
+    """``pool.class_boost`` as (n_classes,) float64, or ValidationError unless positive and
+    finite."""
+    out = np.asarray(boost, dtype=np.float64)
+    if out.shape != (n_classes,) or not np.all(np.isfinite(out)) or np.any(out <= 0):
+        raise ValidationError(f"class_boost must be ({n_classes},) positive finite "
+                              f"weights, got {out!r}", where="pool.class_boost")
+    return out

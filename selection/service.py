@@ -11,7 +11,14 @@ import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from labelloop.core.enums import BatchStatus, LabelOrigin, LabelReason, TaskStatus
+from labelloop.core.enums import (
+    BatchStatus,
+    LabelOrigin,
+    LabelReason,
+    TargetAction,
+    TargetStatus,
+    TaskStatus,
+)
 from labelloop.core.errors import ConflictError, EmptyPoolError, ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
@@ -29,7 +36,15 @@ from labelloop.selection.routing import AUDIT, AUTO_ACCEPT, CALIBRATION, Routing
 from labelloop.selection.strategies import Pool, get_strategy
 from labelloop.store.db import open_session
 from labelloop.store.labels import NewLabel, record_labels
-from labelloop.store.models import Batch, FinalLabel, Item, ModelVersion, Project, Task
+from labelloop.store.models import (
+    Batch,
+    FinalLabel,
+    Item,
+    ModelVersion,
+    Project,
+    RemediationTarget,
+    Task,
+)
 from labelloop.store.pages import id_array
 
 
@@ -43,6 +58,7 @@ class BatchReport:
     n_auto_accepted: int
     reasons: dict[str, int] = field(default_factory=dict)
     selection_seconds: float = 0.0
+    class_boost: dict[str, float] = field(default_factory=dict)  # the boosts applied
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -130,6 +146,10 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
     unbiased sample the next model's auto-accept thresholds are calibrated on), the rest
     picked by ``strategy`` among the items routed to humans.
 
+    ``class_boost`` weights labels for the strategies that read it ("default",
+    "class-balance"); None takes the boosts of the project's remediation targets in force
+    (``target_boost``), ``{}`` none.
+
     Items the active model has not predicted are pre-labeled first, here; more than
     ``prelabel_limit`` of them raises ConflictError (a pre-labeling job's work).
     """
@@ -171,6 +191,8 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
                            (routes.reason != CALIBRATION))
 
     picked = np.zeros(0, dtype=int)
+    if class_boost is None:
+        class_boost = target_boost(session, project)
     if human.size:
         # The vectors are read on demand: the default strategy reads its candidates' only.
         vectors = StoredVectors(ids[human], lambda: encoder.dim,
@@ -203,7 +225,24 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
                          prelabel_confidence=float(probs[i, top]), score=float(-rank)))
     session.flush()
     return BatchReport(batch.id, strategy, model.id, len(ids), len(order), len(auto),
-                       dict(Counter(str(routes.reason[i]) for i in order)), seconds)
+                       dict(Counter(str(routes.reason[i]) for i in order)), seconds,
+                       dict(class_boost))
+
+
+def target_boost(session: Session, project: Project) -> dict[str, float]:
+    """The class boosts of the project's remediation targets in force (action boost, not
+    yet closed or dismissed): a label named by several gets the largest."""
+    out: dict[str, float] = {}
+    for labels, boost in session.execute(select(
+            RemediationTarget.labels, RemediationTarget.boost).where(
+            RemediationTarget.project_id == project.id,
+            RemediationTarget.action == TargetAction.BOOST,
+            RemediationTarget.status.in_((TargetStatus.OPEN, TargetStatus.ACTING,
+                                          TargetStatus.ADDRESSED)))):
+        for label in labels:
+            if label in project.labels:
+                out[label] = max(out.get(label, 1.0), float(boost))
+    return out
 
 
 def _prelabel_missing(session: Session, project: Project, settings: Settings,

@@ -28,7 +28,14 @@ from labelloop.selection.modal_wrappers import (
     ModalRankedBatch,
     ModalUncertainty,
 )
-from labelloop.selection.pool import Pool, Strategy, check_request, require_probs, top_k
+from labelloop.selection.pool import (
+    Pool,
+    Strategy,
+    check_request,
+    checked_boost,
+    require_probs,
+    top_k,
+)
 
 __all__ = ["Pool", "Strategy", "get_strategy", "available_strategies"]
 
@@ -108,11 +115,7 @@ class ClassBalance:
     @staticmethod
     def _boost(pool: Pool, n_classes: int) -> np.ndarray:
         if pool.class_boost is not None:
-            boost = np.asarray(pool.class_boost, dtype=np.float64)
-            if boost.shape != (n_classes,) or not np.all(np.isfinite(boost)) or np.any(boost <= 0):
-                raise ValidationError(f"class_boost must be ({n_classes},) positive finite "
-                                      f"weights, got {boost!r}", where="pool.class_boost")
-            return boost
+            return checked_boost(pool.class_boost, n_classes)
         if pool.labeled_y is not None and len(pool.labeled_y):
             counts = np.bincount(np.asarray(pool.labeled_y, dtype=np.int64), minlength=n_classes)
             counts = counts[:n_classes]

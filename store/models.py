@@ -33,11 +33,14 @@ from labelloop.core.enums import (
     AssignmentStatus,
     AuditAction,
     BatchStatus,
+    FindingKind,
     JobKind,
     JobStatus,
     LabelOrigin,
     LabelReason,
     Role,
+    TargetAction,
+    TargetStatus,
     TaskReason,
     TaskStatus,
 )
@@ -488,6 +491,43 @@ class DatasetRow(Base):
     origin: Mapped[str | None] = mapped_column(String(20), nullable=True)
     guideline_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     prelabel_model_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RemediationTarget(Base):
+    """An evaluation finding turned into work on the data: an owner, an action, and a
+    status that closes once a new dataset version addresses it and the next evaluation
+    confirms it. ``closed_at - created_at`` is the evaluation-to-remediation time."""
+
+    __tablename__ = "remediation_targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))  # whose evaluation
+    kind: Mapped[FindingKind] = mapped_column(enum_type(FindingKind))
+    labels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # A slice finding's attribute and value ({"attribute": "annotator", "value": "ann3"}).
+    slice: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    figure: Mapped[float] = mapped_column(Float)  # the finding's size (drop, count, rate)
+    baseline: Mapped[float | None] = mapped_column(Float, nullable=True)  # to recover to
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # item ids, slices
+    action: Mapped[TargetAction] = mapped_column(enum_type(TargetAction))
+    boost: Mapped[float] = mapped_column(Float, default=2.0)
+    owner: Mapped[str] = mapped_column(String(200))
+    status: Mapped[TargetStatus] = mapped_column(enum_type(TargetStatus),
+                                                 default=TargetStatus.OPEN, index=True)
+    rereview_batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"),
+                                                          nullable=True)
+    guideline_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    addressed_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id"), nullable=True)
+    closed_by_model_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"),
+                                                           nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    addressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Job(Base):

@@ -91,6 +91,7 @@ class AuditAction(StrEnum):
     TOKEN = "token"
     MEMBER = "member"
     REREVIEW = "re-review"
+    TARGET = "target"
 
 
 class JobKind(StrEnum):
@@ -110,3 +111,28 @@ class JobStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class FindingKind(StrEnum):
+    """What an evaluation found (``remediate``)."""
+
+    F1_DROP = "f1-drop"  # a class's F1 fell against the previous model
+    CONFUSION = "confusion"  # a pair of classes confused more than before
+    SLICE = "slice"  # a slice of the training rows (annotator, batch, guideline, source...)
+    LABEL_ERRORS = "label-errors"  # suspected label errors among the training rows
+
+
+class TargetAction(StrEnum):
+    """What a remediation target asks for."""
+
+    BOOST = "boost"  # the next batches sample the target's classes more
+    REREVIEW = "re-review"  # people answer the target's items again
+    GUIDELINE = "guideline"  # a guideline change request
+
+
+class TargetStatus(StrEnum):
+    OPEN = "open"  # raised; its action not yet carried out
+    ACTING = "acting"  # its action is under way (re-review tasks made, boost in force)
+    ADDRESSED = "addressed"  # a dataset version holds the fix; awaiting an evaluation
+    CLOSED = "closed"  # an evaluation confirmed the fix
+    DISMISSED = "dismissed"  # its owner judged it no fault of the data

@@ -57,3 +57,18 @@ def qa_done(settings: Settings, answer: dict) -> None:
     if answer.get("qa_job_id") is not None:
         job = wait(settings, answer["qa_job_id"], timeout_s=120)
         assert job.status == "done", (job.status, job.last_error)
+
+
+def add_target(session, project_name: str, model_id: int) -> int:  # noqa: ANN001
+    """A remediation target in the project (a boost on its first label), for route tables."""
+    from labelloop.access.projects import get_project
+    from labelloop.store.models import RemediationTarget
+
+    p = get_project(session, project_name)
+    target = RemediationTarget(project_id=p.id, model_id=model_id, kind="f1-drop",
+                               labels=[p.labels[0]], figure=0.2, baseline=0.9,
+                               message="F1 fell", evidence={"item_ids": []}, action="boost",
+                               owner="admin", status="acting")
+    session.add(target)
+    session.flush()
+    return target.id

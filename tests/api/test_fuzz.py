@@ -39,7 +39,7 @@ from labelloop.access.users import bootstrap_admin, create_token, user_for
 from labelloop.api.app import create_app
 from labelloop.store.db import open_session
 from labelloop.store.models import ApiToken, Batch, ModelVersion, Task
-from tests.api.conftest import Team, admin_token, bearer
+from tests.api.conftest import Team, add_target, admin_token, bearer
 from tests.conftest import LABELS, banking_rows, write_csv
 
 EXAMPLES_PER_MODE = 50  # per operation: at most this many positive and negative cases each
@@ -104,10 +104,11 @@ def _build_world(client, settings, tmp_path, admin: dict[str, str]) -> dict[str,
         task_id = s.scalar(select(Task.id).where(Task.batch_id == batch_id).order_by(Task.id))
         item_id = s.scalar(select(Task.item_id).where(Task.id == task_id))
         model_id = s.scalar(select(ModelVersion.id).order_by(ModelVersion.id))
+        target_id = add_target(s, "bank", model_id)
     return {"project": "bank", "batch_id": batch_id, "task_id": task_id, "version": "ev",
             "annotator": "ana", "name": "temp", "token_id": spare, "job_id": job.json()["id"],
             "item_id": item_id, "model_id": model_id, "old": "tr", "new": "ev",
-            "guideline_version": 1}
+            "guideline_version": 1, "target_id": target_id}
 
 
 # -- generated upload files -----------------------------------------------------------------

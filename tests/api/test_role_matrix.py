@@ -19,7 +19,7 @@ from labelloop.api.app import ROUTERS, create_app
 from labelloop.core.enums import Role
 from labelloop.store.db import open_session
 from labelloop.store.models import ApiToken, Batch, ModelVersion, Task
-from tests.api.conftest import Team, bearer
+from tests.api.conftest import Team, add_target, bearer
 from tests.conftest import LABELS, banking_rows, write_csv
 
 PUBLIC = {("GET", "/health"), ("POST", "/auth/login")}
@@ -94,11 +94,12 @@ def world(settings, tmp_path):
         model_id = s.scalar(select(ModelVersion.id).where(
             ModelVersion.project_id == get_project(s, "bank").id))
         item_id = s.scalar(select(Task.item_id).where(Task.id == task_id))
+        target_id = add_target(s, "bank", model_id)
     callers["revoked"] = bearer(plain)
     params = {"project": "bank", "task_id": task_id, "batch_id": batch_id, "version": "ev",
               "annotator": OTHER_ANNOTATOR, "name": "temp", "token_id": spare,
               "job_id": job.json()["id"], "model_id": model_id, "item_id": item_id,
-              "old": "ev", "new": "ev", "guideline_version": 1}
+              "old": "ev", "new": "ev", "guideline_version": 1, "target_id": target_id}
     return app, client, callers, params
 
 
