@@ -25,6 +25,7 @@ from labelloop.ingest.checks import content_hash
 from labelloop.ingest.service import ingest_file
 from labelloop.loop import submit_answer as submit
 from labelloop.prelabel.service import prelabel_project
+from labelloop.remediate.kpis import kpi_figure, kpi_lines, project_kpis
 from labelloop.remediate.service import review_and_record
 from labelloop.selection.service import next_batch
 from labelloop.store.db import open_session
@@ -150,6 +151,14 @@ def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
             row = _round_row(session, project, batch, report, model, train_version, oracle, r)
         rows.append(row)
         echo(_format_row(row))
+    with open_session(settings.db_url, read_only=True) as session:
+        figures = project_kpis(session, session.scalar(select(Project).where(
+            Project.name == name)))
+    png = settings.home / "kpis.png"
+    png.write_bytes(kpi_figure(figures))
+    echo(f"the six KPIs (plotted in {png}):")
+    for line in kpi_lines(figures):
+        echo(f"  {line}")
     echo(f"MLflow runs: {settings.tracking_uri} (experiment labelloop/{name}); view with "
          f"`mlflow ui --backend-store-uri {settings.tracking_uri}`")
     return rows

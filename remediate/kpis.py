@@ -311,6 +311,47 @@ def auto_accept_kpi(batches: list[Batch], finals: Counter[tuple[str, str]]) -> d
                       "ci95": list(audit_interval(correct, audited)) if audited else None}}
 
 
+def kpi_lines(kpis: dict[str, Any]) -> list[str]:
+    """``project_kpis``'s answer (or its JSON) as seven lines a person reads: the six KPIs
+    and the auto-accept share with its audited accuracy."""
+    agree, gold, cov = kpis["agreement"], kpis["gold"], kpis["coverage"]
+    line, cyc, rem = kpis["lineage"], kpis["cycle_time"], kpis["remediation"]
+    auto = kpis["auto_accept"]
+    edge = cov.get("edge_cases") or {}
+    under = cov.get("under_covered") or []
+    train = line.get("active_model") or line.get("train_version") or {}
+    stages = ", ".join(f"{name} {_duration(v['median_seconds'])}"
+                       for name, v in cyc["stages"].items() if v["median_seconds"] is not None)
+    etr = rem["etr_seconds"]
+    audit = auto["audit"]
+    return [
+        f"1. agreement: Krippendorff alpha {_num(agree['krippendorff_alpha']['weighted'])} "
+        f"(weighted over {agree['krippendorff_alpha']['n_batches']} batches), "
+        f"with consensus {_pct(agree['agreement_with_consensus'])}",
+        f"2. gold accuracy: {_pct(gold['accuracy'])} on {gold['n']} gold answers",
+        f"3. coverage: {len(under)} of {len(cov['per_class'])} classes under half their "
+        f"target share ({cov['target']['source']}); edge cases with a human label "
+        f"{_pct(edge.get('share'))} of {edge.get('n', 0)}",
+        f"4. lineage completeness: {_pct(train.get('share'))} of {train.get('n_rows', 0)} "
+        "training rows",
+        f"5. cycle time (median): {stages or 'n/a'}; rework rate "
+        f"{_pct(cyc['rework']['rate'])}",
+        f"6. evaluation-to-remediation: {etr['n']} targets closed, median "
+        f"{_duration(etr['median'])}; open {rem['by_status'].get('open', 0)}, acting "
+        f"{rem['by_status'].get('acting', 0)}, addressed {rem['by_status'].get('addressed', 0)}",
+        f"   auto-accepted: {_pct(auto['share'])} of {auto['n_labeled']} labels, audited "
+        f"accuracy {_pct(audit['accuracy'])} on {audit['n']}",
+    ]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 # -- the figure -------------------------------------------------------------------------------
 
 MAX_BARS = 16  # classes in the coverage panel: the lowest and highest coverage beyond this

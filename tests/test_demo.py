@@ -19,6 +19,11 @@ def test_demo_rounds_log_dataset_digests(settings):
     assert rows[1]["eval_accuracy"] > rows[0]["eval_accuracy"] - 0.05
     assert any(line.startswith("round 2:") for line in lines)
     assert any("MLflow runs:" in line for line in lines)
+    # the six KPIs close the demo, numbered, with the auto-accept line beside them
+    kpis = lines[lines.index(next(x for x in lines if x.startswith("the six KPIs"))) + 1:]
+    assert [x.strip()[:2] for x in kpis[:6]] == ["1.", "2.", "3.", "4.", "5.", "6."]
+    assert "lineage completeness: 100%" in kpis[3]
+    assert (settings.home / "kpis.png").read_bytes()[:4] == b"\x89PNG"
     with open_session(settings.db_url) as s:
         digests = {v.digest for v in s.query(DatasetVersion)}
     mlflow.set_tracking_uri(settings.tracking_uri)
