@@ -226,6 +226,9 @@ class TrainRequest(BaseModel):
     train_version: VersionRef
     eval_version: VersionRef | None = None
     c: float = Field(default=10.0, gt=0, le=1e6)
+    promote: bool = Field(default=True, description="Make the model the pre-labeler (registry "
+                          "alias prelabeler); false: it stays the registry's candidate until "
+                          "POST /projects/{p}/models/{id}/promote")
 
 
 class ModelOut(BaseModel):

@@ -97,7 +97,8 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     with open_session(settings.db_url) as s:
         project = s.get(Project, job.project_id)
         assert project is not None
-        install_model(s, project, model, settings=settings)
+        install_model(s, project, model, settings=settings,
+                      promote=bool(params.get("promote", True)))
         remediation = record_review(s, project, model, review, by=job.created_by)
         ctx.report(s, 1, 1)
         failpoints.hit("train.before-commit")

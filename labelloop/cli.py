@@ -39,7 +39,7 @@ app = typer.Typer(help="labelloop: ingest -> pre-label -> select -> annotate -> 
 # The commands that also run against a server (--server): each has an HTTP route.
 REMOTE_COMMANDS = frozenset({"create-project", "ingest", "prelabel", "next-batch", "tasks",
                              "submit", "qa", "freeze", "export", "train", "jobs",
-                             "kpis", "lineage", "guideline", "targets"})
+                             "kpis", "lineage", "guideline", "targets", "promote"})
 
 
 @app.callback()
@@ -404,7 +404,11 @@ def train(project: str, train_version: str,
           eval_version: Annotated[str | None, typer.Option()] = None,
           detach: Annotated[bool, typer.Option(
               help="Only queue the job, for a server's worker or `labelloop worker`")]
-          = False, home: Home = None) -> None:
+          = False,
+          promote: Annotated[bool, typer.Option(
+              help="Make it the pre-labeler; --no-promote leaves it the registry's "
+              "candidate (labelloop promote later)")] = True,
+          home: Home = None) -> None:
     """Retrain on a dataset version, evaluate, log to MLflow, as a job; the model becomes
     the pre-labeler. A training killed earlier leaves nothing behind once this runs."""
     from labelloop.access import audit
@@ -419,11 +423,40 @@ def train(project: str, train_version: str,
         training_rows(s, p, settings_for(home), tv, ev)  # bad input: exit 2, no job
         audit.record(s, local_admin(s), AuditAction.TRAIN, project_id=p.id,
                      train_version=train_version, eval_version=str(eval_version))
-        return {"train_version": tv.id, "eval_version": ev.id if ev else None}
+        return {"train_version": tv.id, "eval_version": ev.id if ev else None,
+                "promote": promote}
 
     run_or_exit(lambda: run_here("train", project, home, route="models", detach=detach,
                                  body={"train_version": train_version,
-                                       "eval_version": eval_version}, params=params))
+                                       "eval_version": eval_version, "promote": promote},
+                                 params=params))
+
+
+@app.command()
+def promote(project: str, model_id: int, home: Home = None) -> None:
+    """Make a model trained with --no-promote (the registry's candidate) the pre-labeler;
+    the registry alias prelabeler moves to it."""
+    from labelloop.access import audit
+    from labelloop.access.projects import get_project
+    from labelloop.core.enums import AuditAction
+    from labelloop.training.service import promote_model
+    from labelloop.versions.lineage import get_model
+
+    def go() -> None:
+        if (server := remote()) is not None:
+            m = server.call("POST", f"{_p(project)}/models/{model_id}/promote")
+            print_json({k: m.get(k) for k in ("id", "name", "registered_version")})
+            return
+        settings = settings_for(home)
+        with open_session(settings.db_url) as s:
+            p = get_project(s, project)
+            m = promote_model(s, p, get_model(s, p, model_id), settings)
+            audit.record(s, local_admin(s), AuditAction.TRAIN, project_id=p.id,
+                         target=f"model {m.id}", promoted=True)
+            print_json({"id": m.id, "name": m.name,
+                        "registered_version": m.registered_version})
+
+    run_or_exit(go)
 
 
 @app.command()

@@ -16,7 +16,8 @@ from labelloop.core.names import file_slug
 from labelloop.jobs.service import submit_job
 from labelloop.store.db import open_session
 from labelloop.store.models import DatasetVersion, ModelVersion
-from labelloop.training.service import training_rows
+from labelloop.training.service import promote_model, training_rows
+from labelloop.versions.lineage import get_model
 from labelloop.versions.service import freeze_version, get_version, write_version
 
 router = APIRouter(route_class=UnitOfWorkRoute,
@@ -104,11 +105,23 @@ def train(body: TrainRequest, access: ManageData, session: SessionDep,
     job = submit_job(session, settings, JobKind.TRAIN, by=access.user.name, project=proj,
                      params={"train_version": train_version.id,
                              "eval_version": eval_version.id if eval_version else None,
-                             "c": body.c})
+                             "c": body.c, "promote": body.promote})
     audit.record(session, access.user.name, AuditAction.TRAIN, project_id=proj.id,
                  target=f"job {job.id}", train_version=str(body.train_version),
                  eval_version=str(body.eval_version))
     return accepted(response, job)
+
+
+@router.post("/models/{model_id}/promote", response_model=ModelOut)
+def promote(model_id: Annotated[int, Path(ge=1, le=2**63 - 1)], access: ManageData,
+            session: SessionDep, settings: SettingsDep) -> ModelOut:
+    """Make a model trained earlier (a candidate) the project's pre-labeler; the registry
+    alias ``prelabeler`` moves to it (ml-team)."""
+    model = promote_model(session, access.project,
+                          get_model(session, access.project, model_id), settings)
+    audit.record(session, access.user.name, AuditAction.TRAIN, project_id=access.project.id,
+                 target=f"model {model.id}", promoted=True)
+    return ModelOut.model_validate(model)
 
 
 @router.get("/models", response_model=list[ModelOut])
