@@ -73,7 +73,8 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
     SQLite the one writer stays free for annotators; vectors it computes are cached in
     short commits of their own), then the model's row commits with the job's progress."""
     from labelloop.core import failpoints
-    from labelloop.remediate.service import record_review, review_model
+    from labelloop.remediate.review import review_model
+    from labelloop.remediate.service import record_review
     from labelloop.training.orphans import RUNS_KEY, reconcile
     from labelloop.training.service import fit_model, install_model
     from labelloop.versions.service import get_version
