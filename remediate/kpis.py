@@ -145,11 +145,14 @@ def coverage_kpi(session: Session, project: Project,
 
 
 def edge_case_coverage(session: Session, project: Project) -> dict[str, Any] | None:
-    """Of the pool items the active model predicts a critical label for, or with a top-2
-    margin below ``EDGE_MARGIN``, the share a person labeled. None without an active model
-    or predictions."""
-    model = session.get(ModelVersion, project.active_model_id) \
-        if project.active_model_id else None
+    """Of the pool items the pre-labeler predicts a critical label for, or with a top-2
+    margin below ``EDGE_MARGIN``, the share a person labeled. The pre-labeler is the model
+    that pre-labeled the newest batch (a model trained since has predicted nothing yet),
+    else the active model. None without one or without predictions."""
+    model_id = session.scalar(select(Batch.model_version_id).where(
+        Batch.project_id == project.id, Batch.model_version_id.is_not(None))
+        .order_by(Batch.id.desc()).limit(1)) or project.active_model_id
+    model = session.get(ModelVersion, model_id) if model_id else None
     if model is None:
         return None
     labels = [str(lb) for lb in project.labels]

@@ -14,6 +14,7 @@ work (``remediate.service.record_review``).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from labelloop.core.errors import ValidationError
 from labelloop.prelabel.cache import load_embeddings
 from labelloop.quality.review import scan_labels
 from labelloop.remediate.targets import (
+    ALPHA,
+    MIN_LIFT,
     Finding,
     confusion_rises,
     f1_drops,
@@ -44,6 +47,7 @@ from labelloop.store.models import (
 MAX_ROWS = 20_000  # training rows a review reads at most (a uniform sample beyond)
 MAX_EVIDENCE = 500  # items a target names at most
 MIN_SUSPECTS = 5  # fewer suspected label errors are not worth a target
+MIN_CLASS_ROWS = 10  # rows a class needs before its labels are judged
 SLICE_ATTRIBUTES = ("annotator", "batch", "guideline_version", "ingest_batch", "origin")
 
 
@@ -95,13 +99,20 @@ def review_model(session: Session, project: Project, model: ModelVersion, *,
             found += _attribute_changes(session, model, before, rows, dropped, seed)
         # Two-valued attributes are left to the attribution above: with two groups, each
         # predicted by a model of the other, both look equally wrong to each other.
-        slices = {a: g for a, g in slices.items() if len({repr(v) for v in g}) >= 3}
+        # Batches and guideline versions follow time, and later batches hold harder items
+        # (auto-accept takes the easy ones): against each other they differ by selection
+        # alone, so they are judged by the attribution above, against a baseline, not here.
+        slices = {a: g for a, g in slices.items() if len({repr(v) for v in g}) >= 3
+                  and a not in ("batch", "guideline_version")}
         predicted = {a: _left_out_predictions(x, labels, groups, seed)
                      for a, groups in slices.items()}
         # Re-reviewed rows were picked because a model doubted them: their slices (the
         # reviewers, the re-review batch) would stand out for that alone, so they are not
         # tested (they still train the models that test the others).
-        tested = [i for i, again in enumerate(rows.rereviewed) if not again]
+        # Auto-accepted rows are the model's own answers and agree with models by design;
+        # rows given with the data are not anyone's work: neither is tested.
+        tested = [i for i, again in enumerate(rows.rereviewed) if not again
+                  and rows.slices["origin"][i][0] not in ("auto", "given")]
         for f in slice_findings({a: [g[i] for i in tested] for a, g in slices.items()},
                                 {a: [p[i] for i in tested] for a, p in predicted.items()},
                                 [labels[i] for i in tested]):
@@ -113,6 +124,11 @@ def review_model(session: Session, project: Project, model: ModelVersion, *,
         except ValidationError:
             issues = np.zeros(0, dtype=np.int64)  # too few labels to judge
         suspects = {item_ids[i] for i in issues}
+        # Confident learning needs examples of a class to judge its labels: suspects of
+        # classes with fewer than MIN_CLASS_ROWS rows are not raised.
+        sizes = Counter(labels)
+        issues = np.asarray([i for i in issues if sizes[labels[i]] >= MIN_CLASS_ROWS],
+                            dtype=np.int64)
         if issues.size >= MIN_SUSPECTS:
             named = tuple(dict.fromkeys(labels[i] for i in issues[:MAX_EVIDENCE]))
             found.append(Finding(
@@ -131,10 +147,16 @@ def _attribute_changes(session: Session, model: ModelVersion, before: ModelVersi
     """What lies behind a drop: the rows added or relabeled since the previous model's
     training version whose label a model of that version's rows contradicts, on the
     dropped or confused classes; counted by annotator, batch, guideline version, ingest
-    batch and origin. One ``slice`` finding (attribute ``changes``, action re-review) names
-    those rows; a guideline version new since the previous version that holds most of them
-    is a second finding (a guideline change request)."""
+    batch and origin. It counts only when those contradictions are more frequent than the
+    same model's own out-of-fold disagreement on the same classes in its own rows (by
+    ``MIN_LIFT`` and a one-sided binomial test at ``ALPHA``): new rows are always somewhat
+    harder, a cohort labeling a class its own way is far beyond that. One ``slice`` finding
+    (attribute ``changes``, action re-review) names those rows; a guideline version new
+    since the previous version that holds most of them is a second finding (a guideline
+    change request)."""
+    from scipy.stats import binomtest
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold
 
     item_ids, labels, x, slices = rows.item_ids, rows.labels, rows.x, rows.slices
     if before.train_version_id is None or before.train_version_id == model.train_version_id:
@@ -148,12 +170,28 @@ def _attribute_changes(session: Session, model: ModelVersion, before: ModelVersi
     kept = [(item, label) for item, label in kept if item in vectors]
     if not changed or len({label for _, label in kept}) < 2:
         return []
-    reference = LogisticRegression(max_iter=300, random_state=seed).fit(
-        np.stack([vectors[item] for item, _ in kept]), [label for _, label in kept])
+    x_old = np.stack([vectors[item] for item, _ in kept])
+    y_old = np.asarray([label for _, label in kept], dtype=object)
+    reference = LogisticRegression(max_iter=300, random_state=seed).fit(x_old, y_old)
     says = reference.predict(x[changed])
+    relevant = [i for i, p in zip(changed, says, strict=True)
+                if p in dropped or labels[i] in dropped]
     suspect = [i for i, p in zip(changed, says, strict=True)
                if p != labels[i] and (p in dropped or labels[i] in dropped)]
     if len(suspect) < 3:
+        return []
+    # the reference's own disagreement on those classes, out of fold in its own rows
+    oof = y_old.copy()
+    for fit, held in KFold(min(5, len(y_old)), shuffle=True, random_state=seed).split(x_old):
+        if len(set(y_old[fit])) >= 2:
+            oof[held] = LogisticRegression(max_iter=300, random_state=seed).fit(
+                x_old[fit], y_old[fit]).predict(x_old[held])
+    mine = [(t, p) for t, p in zip(y_old, oof, strict=True) if t in dropped or p in dropped]
+    base = sum(t != p for t, p in mine) / len(mine) if mine else 0.0
+    rate = len(suspect) / len(relevant)
+    if rate - base < MIN_LIFT or binomtest(len(suspect), len(relevant), min(max(base, 1e-3),
+                                                                           0.999),
+                                           alternative="greater").pvalue >= ALPHA:
         return []
     said = dict(zip(changed, says, strict=True))
     pairs: dict[tuple[str, str], int] = {}
@@ -181,8 +219,9 @@ def _attribute_changes(session: Session, model: ModelVersion, before: ModelVersi
     involved = tuple(dict.fromkeys(lb for (a, b), _ in top for lb in (a, b)))
     out = [Finding(
         FindingKind.SLICE, involved, round(len(suspect) / len(changed), 4),
-        f"{len(suspect)} of {len(changed)} rows added or relabeled since {name} carry a label "
-        f"a model of {name} contradicts ("
+        f"{len(suspect)} of {len(relevant)} rows on these classes added or relabeled since "
+        f"{name} carry a label a model of {name} contradicts ({rate:.0%}, against {base:.0%} "
+        "in its own rows out of fold; "
         + ", ".join(f"{a!r} where it says {b!r}: {c}" for (a, b), c in top)
         + f"); behind them: {named}",
         slice={"attribute": "changes", "value": f"since {name}"},

@@ -115,6 +115,8 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key(t: RemediationTarget) -> tuple[Any, ...]:
+    if t.kind == FindingKind.LABEL_ERRORS:
+        return (str(t.kind),)
     return (str(t.kind), tuple(t.labels), tuple(sorted((t.slice or {}).items())))
 
 

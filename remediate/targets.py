@@ -44,7 +44,10 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> tuple[Any, ...]:
-        """What makes two findings the same finding (for not raising it twice)."""
+        """What makes two findings the same finding (for not raising it twice): suspected
+        label errors are one finding whichever classes they fall in."""
+        if self.kind == "label-errors":
+            return (self.kind,)
         return (self.kind, self.labels, tuple(sorted(self.slice.items())))
 
 
@@ -87,7 +90,20 @@ def f1_recovered(metrics: dict[str, Any], label: str, baseline: float, *, z: flo
 
 
 def _pairs(metrics: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """Every confused pair's count (``confusion_pairs``), or the top ones only (figures of a
+    model evaluated before every pair was kept)."""
+    if "confusion_pairs" in metrics:
+        return {(t, p): int(c) for t, p, c in metrics["confusion_pairs"]}
     return {(c["true"], c["predicted"]): int(c["count"]) for c in metrics.get("confusions", [])}
+
+
+def _unlisted(metrics: dict[str, Any]) -> int:
+    """The most a pair missing from ``metrics``' confusions can have been confused: 0 when
+    every pair is kept, else the smallest count of a full top list."""
+    if "confusion_pairs" in metrics:
+        return 0
+    listed = metrics.get("confusions", [])
+    return min((int(c["count"]) for c in listed), default=0) if len(listed) >= 10 else 0
 
 
 def _rise_floor(before: float, now: float, z: float) -> float:
@@ -98,10 +114,10 @@ def confusion_rises(current: dict[str, Any], previous: dict[str, Any], *, z: flo
                     min_count: int = 3) -> list[Finding]:
     """Pairs (true, predicted) confused more often than under ``previous``: at least
     ``min_count`` times now and more than ``z`` Poisson standard errors up."""
-    before = _pairs(previous)
+    before, unlisted = _pairs(previous), _unlisted(previous)
     out = []
     for (t, p), n in _pairs(current).items():
-        b = before.get((t, p), 0)
+        b = before.get((t, p), unlisted)
         if n >= min_count and n - b > _rise_floor(b, n, z):
             out.append(Finding("confusion", (t, p), float(n),
                                f"{t!r} predicted as {p!r} {n} times (was {b})",

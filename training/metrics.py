@@ -30,6 +30,8 @@ def evaluate_predictions(y_true: list[str], y_pred: list[str], labels: list[str]
                            "support": int(n[i])} for i, lb in enumerate(present)},
         "confusions": [{"true": t, "predicted": q, "count": c}
                        for (t, q), c in confusions.most_common(top_confusions)],
+        # every confused pair, for comparing two models pair by pair (remediate.targets)
+        "confusion_pairs": [[t, q, c] for (t, q), c in sorted(confusions.items())],
         "n": len(y_true),
         "weakest": sorted(present, key=lambda lb: float(f[present.index(lb)]))[:5],
         "mean_support": float(np.mean(n)) if len(n) else 0.0,

@@ -67,3 +67,14 @@ def test_a_deviant_slice_is_found_and_chance_is_not():
 def test_findings_become_boosts():
     before, after = _metrics({"a": 0.9}, 1000), _metrics({"a": 0.5}, 1000)
     assert class_boost(f1_drops(after, before), 3.0) == {"a": 3.0}
+
+
+def test_a_pair_missing_from_a_truncated_list_is_not_taken_for_new():
+    # an older model kept its top 10 pairs only: an unlisted pair may have been confused up
+    # to the smallest listed count, so 6 against "unlisted" is no rise
+    top10 = _metrics({}, 0, [(f"t{i}", f"p{i}", 8) for i in range(10)])
+    assert confusion_rises(_metrics({}, 0, [("a", "b", 6)]), top10) == []
+    assert confusion_rises(_metrics({}, 0, [("a", "b", 30)]), top10)[0].baseline == 8
+    # with every pair kept, an absent pair was confused 0 times
+    every = {"confusion_pairs": [["t0", "p0", 8]]}
+    assert confusion_rises({"confusion_pairs": [["a", "b", 9]]}, every)[0].baseline == 0
