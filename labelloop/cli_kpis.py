@@ -17,6 +17,9 @@ from labelloop.cli_lineage import _local, _part
 def kpis(project: str,
          png: Annotated[Path | None, typer.Option(help="Also draw them to this PNG file")]
          = None,
+         replay: Annotated[bool, typer.Option(
+             help="Also count labels saved against random, replayed on the project's human "
+             "labels (seconds to a minute)")] = False,
          home: Home = None) -> None:
     """The six KPIs: agreement, gold accuracy, coverage against the target distribution,
     lineage completeness, cycle time per stage with rework, evaluation-to-remediation time;
@@ -38,6 +41,6 @@ def kpis(project: str,
     run_or_exit(check_folder)
     if (server := remote()) is not None:  # drawn here from the server's figures
         run_or_exit(lambda: print_json(shown(server.call(
-            "GET", f"/projects/{_part(project)}/kpis"))))
+            "GET", f"/projects/{_part(project)}/kpis", params={"replay": replay}))))
         return
-    _local(home, lambda s, _: shown(project_kpis(s, get_project(s, project))))
+    _local(home, lambda s, _: shown(project_kpis(s, get_project(s, project), replay=replay)))

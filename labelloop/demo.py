@@ -153,7 +153,7 @@ def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
         echo(_format_row(row))
     with open_session(settings.db_url, read_only=True) as session:
         figures = project_kpis(session, session.scalar(select(Project).where(
-            Project.name == name)))
+            Project.name == name)), replay=True)
     png = settings.home / "kpis.png"
     png.write_bytes(kpi_figure(figures))
     echo(f"the six KPIs (plotted in {png}):")

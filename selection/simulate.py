@@ -323,11 +323,11 @@ def _run_one(strategy: object, split: _Split, batch_size: int, budget: int,
     while True:
         labeled, unlabeled = np.flatnonzero(is_labeled), np.flatnonzero(~is_labeled)
         model = _fit(features.X_train[labeled], split.y_train[labeled], split.n_classes)
-        probs = model.probs(features.X_train[unlabeled])
         curve.append([float(len(labeled)), _evaluate(model, features)])
         n = min(batch_size, budget - len(labeled))
-        if n <= 0 or unlabeled.size == 0:
+        if n <= 0 or unlabeled.size == 0:  # (a budget of every training item ends here)
             return curve, spent
+        probs = model.probs(features.X_train[unlabeled])
         pool = Pool(probs=probs, embeddings=split.X_train[unlabeled],
                     labeled_embeddings=split.X_train[labeled],
                     labeled_y=split.y_train[labeled],

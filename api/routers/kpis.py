@@ -1,8 +1,8 @@
 """The loop's six KPIs as JSON and as a figure (``remediate.kpis``)."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from labelloop.api.deps import ReadQuality, SessionDep
 from labelloop.api.routing import UnitOfWorkRoute
@@ -12,7 +12,10 @@ router = APIRouter(route_class=UnitOfWorkRoute, prefix="/projects/{project}", ta
 
 
 @router.get("/kpis")
-def kpis(access: ReadQuality, session: SessionDep) -> dict[str, Any]:
+def kpis(access: ReadQuality, session: SessionDep,
+         replay: Annotated[bool, Query(description="Also replay the human labels to count "
+                                       "labels saved against random (seconds to a minute)")]
+         = False) -> dict[str, Any]:
     """The six KPIs: ``agreement`` (Krippendorff's alpha per closed batch, weighted and
     latest; agreement with consensus), ``gold`` (accuracy with its Wilson 95% interval, per
     annotator), ``coverage`` (each class's labeled share against the newest evaluation
@@ -21,8 +24,9 @@ def kpis(access: ReadQuality, session: SessionDep) -> dict[str, Any]:
     model), ``cycle_time`` (median seconds per stage, rework rate, answers that corrected
     the pre-label), ``remediation`` (evaluation-to-remediation time, targets by status); and
     ``auto_accept`` (its share and audited accuracy, Clopper-Pearson 95%). A figure with
-    nothing to measure yet is null."""
-    return project_kpis(session, access.project)
+    nothing to measure yet is null. With ``replay=true``, also ``labels_saved``: the
+    default strategy against random, replayed on the project's human labels."""
+    return project_kpis(session, access.project, replay=replay)
 
 
 @router.get("/kpis.png", response_class=Response,

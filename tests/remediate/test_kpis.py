@@ -23,7 +23,7 @@ from labelloop.ingest.checks import content_hash
 from labelloop.ingest.service import ingest_file
 from labelloop.loop import submit_answer
 from labelloop.quality.review import send_for_rereview
-from labelloop.remediate.kpis import kpi_figure, project_kpis
+from labelloop.remediate.kpis import kpi_figure, kpi_lines, project_kpis
 from labelloop.selection.auto_accept import audit_interval
 from labelloop.selection.service import next_batch
 from labelloop.store.db import open_session
@@ -70,8 +70,10 @@ def _fresh_nones(k: dict) -> None:
 
 def test_a_fresh_project_has_no_figures_yet_and_still_draws(settings, project_name):
     with open_session(settings.db_url, read_only=True) as s:
-        k = project_kpis(s, get_project(s, project_name))
+        k = project_kpis(s, get_project(s, project_name), replay=True)
     _fresh_nones(k)
+    assert k["labels_saved"] is None  # nothing to replay
+    assert kpi_lines(k)[-1].endswith("too few human labels to replay")
     json.dumps(k)  # plain JSON, no NaN, no datetimes
     assert kpi_figure(k).startswith(PNG)
 

@@ -13,6 +13,7 @@ from labelloop.ingest.checks import content_hash
 from labelloop.ingest.service import ingest_file
 from labelloop.jobs.service import get_job, run_job, submit_job
 from labelloop.loop import submit_answer
+from labelloop.remediate.kpis import project_kpis
 from labelloop.remediate.service import list_targets, rereview_target, target_dict
 from labelloop.selection.service import next_batch, target_boost
 from labelloop.store.db import open_session
@@ -139,3 +140,13 @@ def test_a_cohort_regression_is_traced_remediated_and_closed(settings, project_n
         for t in after.values():
             if t["model_id"] == m3.id:
                 assert t["slice"].get("value") not in ("eve", "fay", "gus", rereview_batch), t
+
+    # beside the KPIs: labels saved against random, replayed on the project's human labels
+    with open_session(settings.db_url, read_only=True) as s:
+        p = get_project(s, project_name)
+        saved = project_kpis(s, p, replay=True)["labels_saved"]
+        assert "labels_saved" not in project_kpis(s, p)  # only on request: it simulates
+    assert saved["n_items"] >= 200 and saved["default"] is not None
+    assert saved["saved"] == (saved["random"] - saved["default"]
+                              if saved["random"] is not None else None)
+

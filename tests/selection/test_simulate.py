@@ -125,3 +125,11 @@ def test_load_table_headerless_csv_with_joined_text_fields(tmp_path):
     table = load_table(path, "1+2", "0")
     assert table.texts == ["Stocks rally. Markets rose.", "Election. Votes counted."]
     assert list(table.labels) == ["3", "1"]
+
+
+def test_a_budget_of_every_training_item_ends_on_the_full_set(banking: tuple) -> None:
+    X, y, _ = banking  # noqa: N806
+    out = run_simulation(X[:100], y[:100] % 3, ["margin"], seed_size=10, batch_size=30,
+                         budget=10_000, repeats=1, pipeline=False)
+    # 80 training items: 10, 40, 70, then the last 10, and no selection from an empty pool
+    assert [p[0] for p in out["strategies"]["margin"]["curve"]] == [10, 40, 70, 80]
