@@ -24,10 +24,15 @@ KPIS = ("agreement", "gold", "coverage", "lineage", "cycle_time", "remediation")
 
 
 @pytest.fixture
-def notebook_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                 database_url: str | None) -> Path:
-    """The kernel's environment: a home under tmp_path, MLflow inside it, no network.
-    (``database_url`` puts the walkthrough's store in PostgreSQL on that pass.)"""
+def notebook_env(kernel_env: Path, database_url: str | None) -> Path:
+    """``kernel_env`` with the suite's database (PostgreSQL on that pass): the walkthrough's."""
+    return kernel_env
+
+
+@pytest.fixture
+def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The kernel's environment: a home under tmp_path, MLflow inside it, no network. The
+    strategies notebook touches no database, so it runs on the SQLite pass only."""
     home = tmp_path / "home"
     monkeypatch.setenv("LABELLOOP_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -95,7 +100,7 @@ def test_loop_walkthrough_runs_twice(tmp_path: Path, notebook_env: Path) -> None
     assert (notebook_env / "mlflow.db").exists()
 
 
-def test_compare_strategies_runs_twice(tmp_path: Path, notebook_env: Path) -> None:
+def test_compare_strategies_runs_twice(tmp_path: Path, kernel_env: Path) -> None:
     for attempt in (1, 2):
         nb = execute("compare_strategies.ipynb", COMPARE, tmp_path / f"cwd{attempt}")
         text, pngs = outputs(nb)
@@ -106,4 +111,4 @@ def test_compare_strategies_runs_twice(tmp_path: Path, notebook_env: Path) -> No
         for strategy in (*COMPARE["STRATEGIES"], "random", "default+knn-smoothing"):
             assert strategy in text
         assert pngs == 2  # learning curves, labels to the target
-    assert (notebook_env / "mlflow.db").exists()
+    assert (kernel_env / "mlflow.db").exists()
