@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 import traceback
 from collections import Counter
@@ -42,7 +43,10 @@ from labelloop.store.models import ApiToken, Batch, ModelVersion, Task
 from tests.api.conftest import Team, add_target, admin_token, bearer
 from tests.conftest import LABELS, banking_rows, write_csv
 
-EXAMPLES_PER_MODE = 50  # per operation: at most this many positive and negative cases each
+# Per operation: at most this many positive and negative cases each. The PostgreSQL pass
+# sends half as many: the API's logic is fuzzed on the SQLite pass, this one looks for what
+# only the other database refuses (NUL characters, integer ranges) in 2 minutes, not 4.
+EXAMPLES_PER_MODE = 25 if os.environ.get("LABELLOOP_TEST_DB") == "postgres" else 50
 MIN_REQUESTS = 1000
 CHECKS = [not_a_server_error, response_schema_conformance]
 LOGOUT = ("POST", "/auth/logout")
