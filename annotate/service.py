@@ -9,7 +9,7 @@ tasks, and their open ones go back to the others.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import and_, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from labelloop.annotate.progress import guideline_excerpt
 from labelloop.core.enums import AnswerStatus, AssignmentStatus, BatchStatus, TaskStatus
 from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.core.names import check_name, check_text, shorten
@@ -36,6 +37,7 @@ from labelloop.store.models import (
 )
 
 GOLD_SPLIT = "gold"
+IN_PLAY = 3  # the model's top labels whose guideline paragraphs a task shows
 DEFAULT_TIMEOUT_S = 1800.0  # an unanswered assignment goes back to the pool after this
 
 
@@ -62,6 +64,8 @@ class TaskView:
     labels: list[str]
     guideline_version: int
     suggestion: Suggestion | None = None
+    answer: dict[str, Any] | None = None  # the caller's own answer, when reopened (undo)
+    guideline_excerpt: list[str] = field(default_factory=list)  # for the labels in play
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -151,6 +155,29 @@ def my_tasks(session: Session, project: Project, annotator: str, limit: int = 10
     """The tasks ``annotator`` holds, unanswered; hands out nothing new (read-only)."""
     annotator = _check_annotator(annotator)
     return _views(session, project, _held(session, project, annotator, limit))
+
+
+def my_task(session: Session, project: Project, annotator: str, task_id: int) -> TaskView:
+    """One task handed to ``annotator`` (answered or not), with their answer: what the
+    workbench reopens to undo. Another person's task is "not found", as is a task of
+    another project."""
+    annotator = _check_annotator(annotator)
+    found = session.execute(
+        select(Task, Annotation).join(Batch, Batch.id == Task.batch_id)
+        .join(Assignment, and_(Assignment.task_id == Task.id,
+                               Assignment.annotator == annotator))
+        .outerjoin(Annotation, and_(Annotation.task_id == Task.id,
+                                    Annotation.annotator == annotator))
+        .where(Task.id == task_id, Batch.project_id == project.id)).first()
+    if found is None:
+        raise NotFoundError(f"no task {task_id} of yours", where="task_id")
+    task, mine = found
+    view = _views(session, project, [task])[0]
+    if mine is not None:
+        view.answer = {"label": mine.label, "status": mine.status.value,
+                       "skip_reason": mine.skip_reason, "unsure": mine.unsure,
+                       "batch_open": task.batch.status == BatchStatus.OPEN}
+    return view
 
 
 def _claim(session: Session, project: Project, annotator: str, room: int,
@@ -287,9 +314,14 @@ def _views(session: Session, project: Project, tasks: list[Task]) -> list[TaskVi
         suggestion = None if pred is None else Suggestion(
             {"label": pred.label}, pred.confidence, model_names[pred.model_version_id],
             dict(pred.probs))
+        in_play = [t.prelabel] if t.prelabel else []
+        if pred is not None:  # the model's runners-up
+            in_play += sorted(pred.probs, key=lambda lb: -pred.probs[lb])[:IN_PLAY]
         views.append(TaskView(t.id, t.batch_id, t.item_id, texts[t.id], t.prelabel,
                               t.prelabel_confidence, t.reason, list(project.labels),
-                              project.guideline_version, suggestion))
+                              project.guideline_version, suggestion, guideline_excerpt=
+                              guideline_excerpt(project.guideline_text or "",
+                                                list(dict.fromkeys(in_play)))))
     return views
 
 
@@ -326,6 +358,7 @@ class Answer:
     skip_reason: str | None = None
     seconds_spent: float | None = None
     idempotency_key: str | None = None
+    unsure: bool = False  # the annotator's doubt: the reviewer queue lists the item
 
 
 def submit(session: Session, task_id: int, annotator: str, label: str | None = None,
@@ -366,18 +399,21 @@ def submit(session: Session, task_id: int, annotator: str, label: str | None = N
             Annotation.task_id == Assignment.task_id, Annotation.annotator == annotator))
         .where(Assignment.task_id == task.id, Assignment.annotator == annotator)).first()
     assignment, existing = mine if mine is not None else (None, None)
-    if existing is not None and existing.status != AnswerStatus.DRAFT:
+    retaken = (existing is not None and existing.status == AnswerStatus.SKIPPED
+               and answer.status == AnswerStatus.SUBMITTED)  # an undone skip
+    if existing is not None and existing.status != AnswerStatus.DRAFT and not retaken:
         return _change(session, project, batch, task, existing, answer)
     if task.status != TaskStatus.OPEN:
         raise ConflictError(f"task {task_id} is closed", where="task_id")
-    if assignment is None:
+    if assignment is None or assignment.status == AssignmentStatus.SKIPPED:
         cutoff = utcnow() - timedelta(seconds=timeout_s)
         n = session.scalar(_holders(task.id, cutoff)) or 0
         if n >= task.required:
             raise ConflictError(f"task {task_id} already has its {task.required} annotators",
                                 where="task_id")
-        assignment = Assignment(task_id=task.id, annotator=annotator)
-        session.add(assignment)
+        if assignment is None:
+            assignment = Assignment(task_id=task.id, annotator=annotator)
+            session.add(assignment)
     annotation = existing or Annotation(task_id=task.id, item_id=task.item_id,
                                         annotator=annotator)
     _fill(annotation, task, project, answer)
@@ -413,6 +449,7 @@ def _fill(annotation: Annotation, task: Task, project: Project, answer: Answer) 
     annotation.value = {} if skipped else {"label": answer.label}
     annotation.status = answer.status
     annotation.skip_reason = answer.skip_reason if skipped else None
+    annotation.unsure = answer.unsure
     annotation.seconds_spent = answer.seconds_spent
     annotation.accepted_prelabel = (not skipped and answer.label == task.prelabel)
     annotation.guideline_version = project.guideline_version

@@ -34,6 +34,7 @@ from labelloop.api.routers import (
     projects,
     quality,
     remediation,
+    review,
     tasks,
     versions,
 )
@@ -43,12 +44,13 @@ from labelloop.jobs.queue import start_worker, stop_worker
 from labelloop.selection.service import warm_caches
 from labelloop.store.db import get_engine
 from labelloop.training.tracking import ensure_store
+from labelloop.web import pages
 
 log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"
 ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
            quality.router, versions.router, jobs.router, browse.router, lineage.router,
-           remediation.router, kpis.router)
+           remediation.router, kpis.router, review.router)
 
 
 def _warm(app: FastAPI, settings: Settings) -> None:
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
               name="docs-assets")
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

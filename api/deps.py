@@ -9,6 +9,7 @@ unsafe request must echo the session's CSRF token in ``X-CSRF-Token``.
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,9 +19,10 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from labelloop.access import audit
 from labelloop.access.policy import Action, authorize, authorize_global
-from labelloop.access.users import authenticate
-from labelloop.core.enums import Role
+from labelloop.access.users import authenticate, login
+from labelloop.core.enums import AuditAction, Role
 from labelloop.core.errors import AuthenticationError, PermissionDeniedError
 from labelloop.core.settings import Settings
 from labelloop.store.db import open_session, session_factory
@@ -100,6 +102,20 @@ def get_caller(request: Request, settings: SettingsDep, credentials: Credentials
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def start_cookie_session(request: Request, session: Session, name: str, password: str,
+                         ) -> tuple[User, ApiToken, str, str]:
+    """Sign in with a name and password: a new token, kept in the signed session cookie with
+    a fresh CSRF token (the API's /auth/login and the sign-in page both come here).
+    Returns the user, the token, its text and the CSRF token."""
+    user, token, plain = login(session, name, password)
+    csrf = secrets.token_urlsafe(24)
+    request.session.clear()
+    request.session.update({"token": plain, "csrf": csrf})
+    audit.record(session, user.name, AuditAction.TOKEN, target=f"token {token.id}",
+                 event="login")
+    return user, token, plain, csrf
 ProjectRef = Annotated[str, Path(min_length=1, max_length=200,
                                  description="The project's name or id")]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

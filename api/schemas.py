@@ -155,6 +155,10 @@ class TaskOut(BaseModel):
     guideline_version: int
     suggestion: SuggestionOut | None = Field(
         default=None, description="The pre-label with its model version and probabilities")
+    answer: dict[str, Any] | None = Field(
+        default=None, description="Your own answer, on a task opened again (to undo)")
+    guideline_excerpt: list[str] = Field(
+        default_factory=list, description="The guideline's paragraphs on the labels in play")
 
 
 class SubmitRequest(BaseModel):
@@ -164,6 +168,8 @@ class SubmitRequest(BaseModel):
                                  "draft (kept, not counted) or skipped (with a reason)")
     skip_reason: str | None = Field(default=None, max_length=2000)
     seconds_spent: float | None = Field(default=None, ge=0, lt=1e7)
+    unsure: bool = Field(default=False, description="Flag the answer as unsure: the item "
+                         "goes to the reviewer queue")
 
 
 class AnnotationOut(BaseModel):
@@ -177,6 +183,7 @@ class AnnotationOut(BaseModel):
     value: dict[str, Any]
     status: AnswerStatus
     skip_reason: str | None
+    unsure: bool = False
     accepted_prelabel: bool
     guideline_version: int
     created_at: datetime
@@ -563,3 +570,23 @@ class LineageRowPageOut(BaseModel):
     count: int = Field(description="Every row the filters match")
     rows: list[LineageRowOut]
     next_after: int | None = Field(description="Pass as after= for the next page")
+
+
+class AdjudicateRequest(BaseModel):
+    batch_id: int = Field(ge=1, le=2**63 - 1)
+    item_id: int = Field(ge=1, le=2**63 - 1)
+    label: str = Field(min_length=1, max_length=200)
+    note: str = Field(default="", max_length=2000)
+
+
+class AdjudicationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="The label event")
+    item_id: int
+    batch_id: int | None
+    by: str
+    from_label: str | None
+    to_label: str | None
+    reason: str
+    at: datetime

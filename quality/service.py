@@ -194,26 +194,9 @@ def resolve_batch(session: Session, batch: Batch, reviewer: str,
         raise ValidationError("reviewer name is empty", where="reviewer")
     project = session.get(Project, batch.project_id)
     assert project is not None
-    changes: list[NewLabel] = []
-    for item_id, label in (corrections or {}).items():
-        if label not in project.labels:
-            raise ValidationError(f"unknown label {label!r}", where=f"corrections[{item_id}]")
-        final = session.get(FinalLabel, item_id)
-        if item_id in held:  # no label yet: the reviewer's is the first
-            carried: dict[str, Any] = {"annotators": [reviewer],
-                                       "model_version_id": batch.model_version_id,
-                                       "guideline_version": project.guideline_version}
-        elif final is None or final.batch_id != batch.id:
-            raise ValidationError(f"item {item_id} is not labeled in batch {batch.id}",
-                                  where=f"corrections[{item_id}]")
-        else:
-            carried = {"annotators": [*final.annotators, reviewer],
-                       "agreement": final.agreement, "posterior": final.posterior,
-                       "model_version_id": final.model_version_id,
-                       "guideline_version": final.guideline_version}
-        changes.append(NewLabel(item_id, label, by=reviewer, reason=LabelReason.ADJUDICATION,
-                                origin=LabelOrigin.REVIEWED, batch_id=batch.id, note=note,
-                                **carried))
+    changes = [adjudication(session, batch, project, item_id, label, reviewer, note,
+                            held=item_id in held)
+               for item_id, label in (corrections or {}).items()]
     record_labels(session, changes)
     still = sorted(held - set(corrections or {}))
     if batch.status == "flagged":
@@ -223,6 +206,30 @@ def resolve_batch(session: Session, batch: Batch, reviewer: str,
                                "n_corrections": len(corrections or {})}}
     session.flush()
     return batch
+
+
+def adjudication(session: Session, batch: Batch, project: Project, item_id: int, label: str,
+                 reviewer: str, note: str = "", *, held: bool = False) -> NewLabel:
+    """A reviewer's label for an item of ``batch``: the first label of an item held for
+    review (``held``), else a correction of the label the batch gave it; the answers' people
+    and figures carry over, with the reviewer added."""
+    if label not in project.labels:
+        raise ValidationError(f"unknown label {label!r}", where=f"corrections[{item_id}]")
+    final = session.get(FinalLabel, item_id)
+    if held:  # no label yet: the reviewer's is the first
+        carried: dict[str, Any] = {"annotators": [reviewer],
+                                   "model_version_id": batch.model_version_id,
+                                   "guideline_version": project.guideline_version}
+    elif final is None or final.batch_id != batch.id:
+        raise ValidationError(f"item {item_id} is not labeled in batch {batch.id}",
+                              where=f"corrections[{item_id}]")
+    else:
+        carried = {"annotators": [*final.annotators, reviewer],
+                   "agreement": final.agreement, "posterior": final.posterior,
+                   "model_version_id": final.model_version_id,
+                   "guideline_version": final.guideline_version}
+    return NewLabel(item_id, label, by=reviewer, reason=LabelReason.ADJUDICATION,
+                    origin=LabelOrigin.REVIEWED, batch_id=batch.id, note=note, **carried)
 
 
 def batch_report(batch: Batch) -> dict[str, Any]:

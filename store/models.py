@@ -377,6 +377,7 @@ class Annotation(Base):
     status: Mapped[AnswerStatus] = mapped_column(enum_type(AnswerStatus),
                                                  default=AnswerStatus.SUBMITTED)
     skip_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False)  # flagged by the annotator
     idempotency_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
     seconds_spent: Mapped[float | None] = mapped_column(Float, nullable=True)
     accepted_prelabel: Mapped[bool] = mapped_column(Boolean)

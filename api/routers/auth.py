@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -15,7 +14,6 @@ from labelloop.access.users import (
     create_token,
     create_user,
     get_user,
-    login,
     remove_member,
     revoke_token,
 )
@@ -27,6 +25,7 @@ from labelloop.api.deps import (
     IdPath,
     ReadAudit,
     SessionDep,
+    start_cookie_session,
 )
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import (
@@ -56,11 +55,8 @@ def _token_out(token: ApiToken, user: User, plain: str | None = None) -> TokenOu
 def sign_in(body: LoginRequest, request: Request, session: SessionDep) -> LoginOut:
     """Check a name and password; returns a new token and sets the session cookie that the
     web pages use (unsafe requests with the cookie must send X-CSRF-Token)."""
-    user, token, plain = login(session, body.name, body.password)
-    csrf = secrets.token_urlsafe(24)
-    request.session.update({"token": plain, "csrf": csrf})
-    audit.record(session, user.name, AuditAction.TOKEN, target=f"token {token.id}",
-                 event="login")
+    user, token, plain, csrf = start_cookie_session(request, session, body.name,
+                                                    body.password)
     return LoginOut(user=UserOut.model_validate(user), token=plain, token_id=token.id,
                     csrf_token=csrf)
 

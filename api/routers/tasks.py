@@ -4,7 +4,8 @@ from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.orm import Session
 
 from labelloop.access import audit
-from labelloop.annotate.service import Answer, my_tasks, next_tasks
+from labelloop.annotate.progress import BatchProgress, batch_progress
+from labelloop.annotate.service import Answer, my_task, my_tasks, next_tasks
 from labelloop.api.deps import Annotate, IdPath, SessionDep, SettingsDep
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import AnnotationOut, SubmitRequest, TaskOut
@@ -35,6 +36,20 @@ def hand_out(access: Annotate, session: SessionDep, settings: SettingsDep,
     return [TaskOut(**t.to_dict()) for t in tasks]
 
 
+@router.get("/progress", response_model=BatchProgress)
+def progress(access: Annotate, session: SessionDep,
+             batch_id: Annotated[int, Query(ge=1, le=2**63 - 1)]) -> BatchProgress:
+    """A batch's tasks done of all, and your answered, skipped and held tasks in it."""
+    return batch_progress(session, access.project, access.user.name, batch_id)
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+def read_mine(task_id: IdPath, access: Annotate, session: SessionDep) -> TaskOut:
+    """One of your tasks, answered or not, with your answer (to change it while its batch
+    is open). Another person's task is 404."""
+    return TaskOut(**my_task(session, access.project, access.user.name, task_id).to_dict())
+
+
 @router.post("/{task_id}/annotations", response_model=AnnotationOut,
              status_code=status.HTTP_201_CREATED,
              responses={200: {"model": AnnotationOut,
@@ -50,7 +65,8 @@ def submit_annotation(task_id: IdPath, body: SubmitRequest, access: Annotate,
     QA, as a job (``qa_job_id``: follow it at /jobs/{id}). With an Idempotency-Key, a
     retry returns the first result (200)."""
     answer = Answer(label=body.label, status=body.status, skip_reason=body.skip_reason,
-                    seconds_spent=body.seconds_spent, idempotency_key=idempotency_key)
+                    seconds_spent=body.seconds_spent, idempotency_key=idempotency_key,
+                    unsure=body.unsure)
     qa_jobs: list[int] = []
 
     def queue_qa(s: Session, batch: Batch) -> None:

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
                                         "left unanswered this long goes back to the pool")
     secret_key: str | None = Field(default=None, description="Signs web session cookies; "
                                    "default: made once and kept in <home>/secret_key")
+    mlflow_ui_url: str | None = Field(default=None, description="Where people open the "
+                                      "MLflow UI (the dashboard links runs there); default: "
+                                      "the tracking URI when it is a server, else "
+                                      "http://127.0.0.1:5000 (`mlflow ui`)")
     cookie_secure: bool = Field(default=False, description="Send the session cookie over "
                                 "HTTPS only (set it behind TLS)")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0,

@@ -1,0 +1,1 @@
+"""Web pages for annotators, reviewers and the team (``labelloop.web.pages``)."""
