@@ -132,9 +132,9 @@ def _queued(session: Session, project: Project, found: list[tuple[Task, str]],
         return []
     task_ids = [t.id for t, _ in found]
     item_ids = [t.item_id for t, _ in found]
-    texts = dict(session.execute(select(Item.id, Item.text).where(Item.id.in_(item_ids))))
+    texts = dict(session.execute(select(Item.id, Item.text).where(Item.id.in_(item_ids))).all())
     finals = dict(session.execute(select(FinalLabel.item_id, FinalLabel.label)
-                                  .where(FinalLabel.item_id.in_(item_ids))))
+                                  .where(FinalLabel.item_id.in_(item_ids))).all())
     answers: dict[int, list[SideBySide]] = {}
     for a in session.scalars(select(Annotation).where(Annotation.task_id.in_(task_ids))
                              .order_by(Annotation.created_at, Annotation.id)):

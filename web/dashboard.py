@@ -7,14 +7,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.settings import Settings
 from labelloop.jobs.service import describe, list_jobs
 from labelloop.remediate.kpis import project_kpis
 from labelloop.remediate.service import OPEN_STATES
-from labelloop.store.models import Batch, ModelVersion, Project, RemediationTarget
+from labelloop.store.models import Batch, ModelVersion, Project, RemediationTarget, Task
 
 log = logging.getLogger(__name__)
 MODELS_SHOWN = 10  # the learning curve's newest models
@@ -31,7 +31,10 @@ def dashboard_view(session: Session, project: Project, settings: Settings) -> di
         RemediationTarget.project_id == project.id, RemediationTarget.status.in_(OPEN_STATES))
         .order_by(RemediationTarget.id)))
     kpis = project_kpis(session, project)
-    return {"batches": [_batch_row(b) for b in batches],
+    n_tasks = dict(session.execute(select(Task.batch_id, func.count(Task.id)).join(
+        Batch, Batch.id == Task.batch_id).where(Batch.project_id == project.id)
+        .group_by(Task.batch_id)).all())
+    return {"batches": [_batch_row(b, n_tasks.get(b.id, 0)) for b in batches],
             "models": _model_rows(models, project, settings),
             "mlflow_ui": mlflow_ui(settings),
             "targets": [{"id": t.id, "kind": str(t.kind), "labels": list(t.labels),
@@ -44,12 +47,12 @@ def dashboard_view(session: Session, project: Project, settings: Settings) -> di
             "active_model_id": project.active_model_id}
 
 
-def _batch_row(b: Batch) -> dict[str, Any]:
+def _batch_row(b: Batch, n_tasks: int) -> dict[str, Any]:
     qa = b.qa or {}
     audit = qa.get("audit") or {}
     return {"id": b.id, "status": str(b.status), "strategy": b.strategy,
             "created_at": b.created_at, "closed_at": b.closed_at,
-            "n_tasks": qa.get("n_tasks"), "n_auto_accepted": b.n_auto_accepted,
+            "n_tasks": n_tasks, "n_auto_accepted": b.n_auto_accepted,
             "alpha": qa.get("krippendorff_alpha"), "kappa": qa.get("cohen_kappa"),
             "gold_accuracy": qa.get("gold_accuracy"),
             "audit_accuracy": audit.get("accuracy"), "audit_n": audit.get("n"),

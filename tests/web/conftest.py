@@ -48,8 +48,8 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory, mlflow_uri: str) -> Iterator[Site]:
     """A server with two projects pre-labeled by the real MiniLM: ``kb`` (no safety-critical
     label, overlap 1: one annotator finishes a batch) and ``bank`` (a safety-critical label,
-    every task answered by two people), and the people of ``PEOPLE`` (password ``PASSWORD``) in both.
-    Always SQLite: the pages call the same API the PostgreSQL pass tests."""
+    every task answered by two people), and the people of ``PEOPLE`` (password
+    ``PASSWORD``) in both. Always SQLite: the pages call the same API the PostgreSQL pass tests."""
     home = tmp_path_factory.mktemp("web")
     settings = Settings(home=home / "home", mlflow_tracking_uri=mlflow_uri,
                         show_progress=False)
@@ -88,7 +88,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def open_as(browser, site: Site):  # noqa: ANN001, ANN201
     """``open_as(name)``: a fresh browser context signed in as ``name`` through the sign-in
-    page (keyboard only); returns its page."""
+    page; returns its page."""
     contexts = []
 
     def sign_in(name: str, zoom: float = 1.0):  # noqa: ANN202
@@ -97,11 +97,11 @@ def open_as(browser, site: Site):  # noqa: ANN001, ANN201
         contexts.append(ctx)
         page = ctx.new_page()
         page.goto("/login")
-        page.keyboard.type(name)  # the name field has the focus
-        page.keyboard.press("Tab")
-        page.keyboard.type(PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{site.url}/")
+        page.locator("#name").fill(name)
+        page.locator("#password").fill(PASSWORD)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.url == f"{site.url}/", page.locator("main").inner_text()
         return page
 
     yield sign_in
