@@ -48,8 +48,9 @@ from labelloop.web import pages
 
 log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"
-ROUTERS = (auth.router, projects.router, ingest.router, batches.router, tasks.router,
-           quality.router, versions.router, jobs.router, browse.router, lineage.router,
+# browse before tasks: its /projects/{p}/tasks/all must not be read as a task id
+ROUTERS = (auth.router, projects.router, ingest.router, batches.router, browse.router,
+           tasks.router, quality.router, versions.router, jobs.router, lineage.router,
            remediation.router, kpis.router, review.router)
 
 
