@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from labelloop.core.enums import JobKind
+from labelloop.core.enums import AuditAction, JobKind
 from labelloop.core.settings import Settings
 from labelloop.jobs.service import JobContext, JobInterrupted, JobTakenOver, runner
 from labelloop.store.db import open_session
@@ -18,27 +18,30 @@ from labelloop.store.models import Job, Project
 
 class _Tally:
     """A chunked job's progress: the first chunk counts the totals, later ones add what
-    they did; ``record`` writes it in the chunk's own unit of work."""
+    they did; ``record`` writes it in the chunk's own unit of work. ``after``: steps that
+    follow the chunks, counted in the total (so the job reads 100% only once they are
+    done)."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: JobContext, after: int = 0) -> None:
         self.ctx, self.done, self.total, self.n_new, self.counted = ctx, 0, 0, 0, False
+        self.after = after
 
     def record(self, session: Session, new: int, n_items: int, n_done: int) -> None:
         if self.counted:
             self.done += new
         else:
-            self.done, self.total, self.counted = n_done, n_items, True
+            self.done, self.total, self.counted = n_done, n_items + self.after, True
         self.n_new += new
         self.ctx.report(session, self.done, self.total)
 
 
-def _chunks(ctx: JobContext, step: Callable[[_Tally], int]) -> _Tally:
+def _chunks(ctx: JobContext, step: Callable[[_Tally], int], after: int = 0) -> _Tally:
     """Run ``step(tally)`` (one chunk; it returns how many items it did) until nothing is
     left."""
-    tally = _Tally(ctx)
+    tally = _Tally(ctx, after)
     while True:
         new = step(tally)
-        if tally.done >= tally.total or new == 0:
+        if tally.done >= tally.total - after or new == 0:
             return tally
 
 
@@ -242,3 +245,38 @@ def export(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
         ctx.report(w, total, total)
     return {"version": name, "format": fmt, "n_rows": total, "bytes": out.stat().st_size,
             "file": out.name}
+
+
+@runner(JobKind.NEXT_BATCH)
+def next_batch(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Make the project's next batch (``selection.service.next_batch``, with the params of
+    a ``NextBatchRequest``). The pool and gold items the active model has not predicted are
+    pre-labeled first, ``job_chunk`` a unit of work as a pre-labeling job does (embedding
+    holds no write lock; progress counts them, plus one for the batch); then the batch, its
+    audit event (by the job's requester) and the job's progress commit together. Killed
+    after that commit, a rerun returns the batch made rather than make a second."""
+    from labelloop.access import audit
+    from labelloop.prelabel.service import prelabel_chunk
+    from labelloop.selection.service import next_batch as make_batch
+
+    if "batch_id" in job.result:  # an earlier attempt made it, then died before its end
+        return dict(job.result)
+    tally = _chunks(ctx, lambda t: prelabel_chunk(
+        settings, job.project_id, limit=settings.job_chunk, splits=("pool", "gold"),
+        count=not t.counted, record=t.record).n_new, after=1)
+    p = job.params
+    with open_session(settings.db_url) as s:
+        project = s.get(Project, job.project_id)
+        assert project is not None
+        # Items ingested since the chunks are pre-labeled here, whatever their number.
+        strategy = p.get("strategy", "default")
+        report = make_batch(s, project, settings, size=p["size"], strategy=strategy,
+                            auto_accept=p.get("auto_accept", True), seed=p.get("seed"),
+                            class_boost=p.get("class_boost"))
+        audit.record(s, job.created_by, AuditAction.NEXT_BATCH, project_id=project.id,
+                     target=f"batch {report.batch_id}", strategy=strategy,
+                     size=p["size"], n_tasks=report.n_tasks,
+                     n_auto_accepted=report.n_auto_accepted, job=job.id)
+        out = report.to_dict()
+        ctx.report(s, tally.total, tally.total, result=out)
+    return out

@@ -1,13 +1,22 @@
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from labelloop.access import audit
 from labelloop.api.deps import IdPath, ManageData, ReadQuality, Review, SessionDep, SettingsDep
+from labelloop.api.routers.jobs import accepted
 from labelloop.api.routing import UnitOfWorkRoute
-from labelloop.api.schemas import BatchOut, BatchQAOut, NextBatchRequest, ResolveRequest
-from labelloop.core.enums import AuditAction
+from labelloop.api.schemas import (
+    BatchOut,
+    BatchQAOut,
+    JobOut,
+    NextBatchRequest,
+    ResolveRequest,
+)
+from labelloop.core.enums import AuditAction, JobKind
 from labelloop.core.errors import NotFoundError
+from labelloop.jobs.service import submit_job
 from labelloop.quality.service import batch_report, resolve_batch
 from labelloop.selection.service import next_batch
+from labelloop.selection.strategies import get_strategy
 from labelloop.store.models import Batch, Project
 
 router = APIRouter(route_class=UnitOfWorkRoute,
@@ -30,6 +39,19 @@ def create_next_batch(body: NextBatchRequest, access: ManageData, session: Sessi
                  strategy=body.strategy, size=body.size, n_tasks=report.n_tasks,
                  n_auto_accepted=report.n_auto_accepted)
     return BatchOut(**report.to_dict())
+
+
+@router.post("/jobs", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
+def start_next_batch(body: NextBatchRequest, access: ManageData, session: SessionDep,
+                     settings: SettingsDep, response: Response) -> JobOut:
+    """Start a next-batch job: what ``POST /projects/{project}/batches`` does, with no
+    limit on the items it pre-labels first (in committed chunks, with progress). The
+    strategy is checked here (422, nothing queued). Follow the job at the Location given;
+    its result is the batch's report."""
+    get_strategy(body.strategy)  # an unknown name fails now, not as a failed job later
+    job = submit_job(session, settings, JobKind.NEXT_BATCH, by=access.user.name,
+                     project=access.project, params=body.model_dump())
+    return accepted(response, job)
 
 
 def _batch(session: SessionDep, project: Project, batch_id: int) -> Batch:

@@ -103,6 +103,7 @@ class JobKind(StrEnum):
     INGEST = "ingest"  # a large file, in committed chunks
     EMBED = "embed"  # the project's items for an encoder (a new or fine-tuned one)
     EXPORT = "export"  # a dataset version written to a file, for download
+    NEXT_BATCH = "next-batch"  # the pool pre-labeled in chunks, then the next batch made
 
 
 class JobStatus(StrEnum):
