@@ -493,15 +493,21 @@ def demo(rounds: int = 5, batch_size: int = 200, strategy: str = "default", seed
 
     settings = Settings(home=home, self_training=self_training)
     started = time.perf_counter()
+    closing: list[str] = []  # how to open it in the web pages: printed last
+
+    def echo(line: str) -> None:
+        console.print(line, soft_wrap=True, markup=False)
+
     with rich_progress() as prog:
         rows = run_or_exit(lambda: run_demo(settings, rounds=rounds, batch_size=batch_size,
                                      strategy=strategy, seed=seed, progress=prog,
                                      limit_pool=limit_pool, limit_eval=limit_eval,
-                                     echo=lambda s: console.print(s, soft_wrap=True,
-                                                                  markup=False)))
+                                     echo=echo, closing=closing.append))
     out = home / "demo-rounds.json"
     out.write_text(json.dumps(rows, indent=2, default=str))
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; figures in {out}")
+    for line in closing:
+        echo(line)
 
 
 @app.command()

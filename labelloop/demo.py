@@ -2,6 +2,8 @@
 
 Ground truth comes from the shipped CSV; each simulated annotator answers with the true label
 except, at their own noise rate, a random wrong one. Nothing needs ``../shared`` or a network.
+The project is left ready for people: the annotators, a reviewer and an ML engineer can sign
+in to the web pages (``labelloop serve --home <home>``), and one more batch waits open.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
 
 from labelloop.access.projects import create_project
+from labelloop.access.users import add_member, create_user
 from labelloop.annotate.service import next_tasks
+from labelloop.core.enums import AnswerStatus, BatchStatus, Role
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
 from labelloop.ingest.checks import content_hash
@@ -27,9 +32,9 @@ from labelloop.loop import submit_answer as submit
 from labelloop.prelabel.service import prelabel_project
 from labelloop.remediate.kpis import kpi_figure, kpi_lines, project_kpis
 from labelloop.remediate.service import review_and_record
-from labelloop.selection.service import next_batch
+from labelloop.selection.service import BatchReport, next_batch
 from labelloop.store.db import open_session
-from labelloop.store.models import Annotation, Batch, FinalLabel, Item, Project
+from labelloop.store.models import Annotation, Batch, FinalLabel, Item, Project, Task
 from labelloop.training.service import train_model
 from labelloop.versions.service import freeze_version
 
@@ -38,6 +43,17 @@ CRITICAL = ["lost_or_stolen_card", "compromised_card", "card_payment_not_recogni
             "lost_or_stolen_phone"]
 ANNOTATORS = {"ana": 0.03, "ben": 0.06, "chen": 0.10}
 TURN = 25  # tasks an annotator takes at a time
+# Who signs in to the web pages after the demo: the simulated annotators (the rounds'
+# answers are theirs), a reviewer and an ML engineer, each a member with that role.
+REVIEWER, ML_ENGINEER = "rita", "mona"
+PEOPLE = {**dict.fromkeys(ANNOTATORS, Role.ANNOTATOR), REVIEWER: Role.REVIEWER,
+          ML_ENGINEER: Role.ML_TEAM}
+URL = "http://127.0.0.1:8000/"  # where `labelloop serve` listens by default
+
+
+def demo_password(name: str) -> str:
+    """A demo member's password: fixed and printed, for a demo on one's own machine only."""
+    return f"{name}-demo-pass"
 
 
 def demo_data() -> Path:
@@ -105,8 +121,12 @@ def sample_csv(src: Path, dst: Path, limit: int | None, seed: int) -> Path:
 def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
              strategy: str = "default", seed: int = 0, fresh: bool = True,
              limit_pool: int | None = None, limit_eval: int | None = None,
-             progress: Progress = silent, echo=print) -> list[dict[str, Any]]:  # noqa: ANN001
+             progress: Progress = silent, echo=print,  # noqa: ANN001
+             closing=None) -> list[dict[str, Any]]:  # noqa: ANN001
     """Run the loop ``rounds`` times; returns (and echoes) one row of figures per round.
+    Then one more batch is made and left open for people, and the lines saying how to
+    serve the project and who signs in go to ``closing`` (default ``echo``; the CLI prints
+    them after its progress bars).
 
     ``limit_pool`` / ``limit_eval`` take a seeded sample of the data (for quick runs).
     """
@@ -125,6 +145,7 @@ def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
                                  guideline_text="Pick the customer's intent.",
                                  overlap=1, critical_overlap=2, confidence_threshold=0.9,
                                  audit_share=0.05, min_agreement=0.6)
+        add_people(session, project)
         for path, split, label_field in ((pool_csv, "pool", None),
                                          (eval_csv, "eval", "category")):
             rep = ingest_file(session, project, path, text_field="text",
@@ -161,7 +182,52 @@ def run_demo(settings: Settings, *, rounds: int = 5, batch_size: int = 200,
         echo(f"  {line}")
     echo(f"MLflow runs: {settings.tracking_uri} (experiment labelloop/{name}); view with "
          f"`mlflow ui --backend-store-uri {settings.tracking_uri}`")
+    with open_session(settings.db_url) as session:  # the rounds are history; this one waits
+        project = session.scalar(select(Project).where(Project.name == name))
+        report = next_batch(session, project, settings, size=batch_size, strategy=strategy,
+                            seed=seed + rounds + 1, progress=progress)
+        held, disagreeing = waiting_for_review(session, project)
+    for line in sign_in_lines(settings, report, held, disagreeing):
+        (closing or echo)(line)
     return rows
+
+
+def add_people(session: Session, project: Project) -> None:
+    """The demo's ``PEOPLE``, with their passwords, members of ``project`` in their roles."""
+    for person, role in PEOPLE.items():
+        add_member(session, project, create_user(session, person, role, demo_password(person)),
+                   role)
+
+
+def waiting_for_review(session: Session, project: Project) -> tuple[int, int]:
+    """(items held for review, tasks whose answers disagree) in the project's closed
+    batches: what a reviewer finds. An item is held when people disagree on a
+    safety-critical label (``quality.service``)."""
+    closed = (Batch.project_id == project.id, Batch.status != BatchStatus.OPEN)
+    held = sum(len((b.qa or {}).get("held_for_review", []))
+               for b in session.scalars(select(Batch).where(*closed)))
+    split = (select(Annotation.task_id).where(Annotation.status == AnswerStatus.SUBMITTED)
+             .group_by(Annotation.task_id).having(func.count(distinct(Annotation.label)) > 1))
+    disagreeing = session.scalar(select(func.count(Task.id)).join(
+        Batch, Batch.id == Task.batch_id).where(*closed, Task.id.in_(split))) or 0
+    return held, disagreeing
+
+
+def sign_in_lines(settings: Settings, report: BatchReport, held: int,
+                  disagreeing: int) -> list[str]:
+    """How to open the demo's project in the web pages, and who signs in."""
+    annotators = ", ".join(f"{n} / {demo_password(n)}" for n in ANNOTATORS)
+    review = (f"waiting: {held} items held for review, {disagreeing} tasks with answers "
+              "that disagree" if held or disagreeing else "nothing waits for a reviewer yet")
+    return [
+        f"batch {report.batch_id} is open: {report.n_tasks} tasks with the latest model's "
+        f"pre-labels ({report.n_auto_accepted} items auto-accepted)",
+        f"open the project in the web pages: `labelloop serve --home {settings.home}`, "
+        f"then {URL}",
+        f"  annotator: {annotators}",
+        f"  reviewer:  {REVIEWER} / {demo_password(REVIEWER)} ({review})",
+        f"  ml-team:   {ML_ENGINEER} / {demo_password(ML_ENGINEER)}",
+    ]
 
 
 def _round_row(session, project, batch, report, model, train_version, oracle, r):  # noqa: ANN001, ANN202

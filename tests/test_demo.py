@@ -1,13 +1,19 @@
-"""The demo, shrunk: two rounds on a sample of the packaged BANKING77, no ../shared needed."""
+"""The demo, shrunk: two rounds on a sample of the packaged BANKING77, no ../shared needed;
+it ends with the project open for people: members who sign in with the printed passwords,
+and one more batch left open with the latest model's pre-labels."""
 
 from __future__ import annotations
 
 import mlflow
+from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
+from sqlalchemy import select
 
-from labelloop.demo import run_demo
+from labelloop.access.projects import get_project
+from labelloop.api.app import create_app
+from labelloop.demo import demo_password, run_demo
 from labelloop.store.db import open_session
-from labelloop.store.models import DatasetVersion
+from labelloop.store.models import Annotation, Batch, DatasetVersion, Membership, Task, User
 
 
 def test_demo_rounds_log_dataset_digests(settings):
@@ -31,3 +37,40 @@ def test_demo_rounds_log_dataset_digests(settings):
     logged = {t.value for d in run.inputs.dataset_inputs for t in d.tags
               if t.key == "labelloop.digest"}
     assert len(logged) == 2 and logged <= digests  # training and evaluation versions
+    _open_for_people(settings, lines)
+
+
+def _open_for_people(settings, lines: list[str]) -> None:  # noqa: ANN001
+    with open_session(settings.db_url, read_only=True) as s:
+        project = get_project(s, "banking77-demo")
+        roles = dict(s.execute(select(User.name, Membership.role).join(
+            Membership, Membership.user_id == User.id).where(
+            Membership.project_id == project.id)).tuples().all())
+        answered_by = set(s.scalars(select(Annotation.annotator).distinct()))
+        batches = list(s.scalars(select(Batch).where(Batch.project_id == project.id)
+                                 .order_by(Batch.id)))
+        tasks = list(s.scalars(select(Task).where(Task.batch_id == batches[-1].id)))
+    assert roles == {"ana": "annotator", "ben": "annotator", "chen": "annotator",
+                     "rita": "reviewer", "mona": "ml-team"}
+    assert answered_by == {"ana", "ben", "chen"}  # the rounds' answers are members'
+    # two rounds of history, then one batch open and unanswered, pre-labeled
+    assert [b.status == "open" for b in batches] == [False, False, True]
+    assert len(tasks) >= 40 and all(t.status == "open" for t in tasks)
+    assert all(t.prelabel in project.labels and t.prelabel_confidence for t in tasks)
+    closing = lines[lines.index(next(x for x in lines if x.startswith(f"batch {batches[-1].id} "
+                                                                      "is open"))):]
+    assert f"labelloop serve --home {settings.home}" in closing[1]
+    assert "http://127.0.0.1:8000/" in closing[1]
+    assert "ana / ana-demo-pass" in closing[2] and "rita / rita-demo-pass" in closing[3]
+    assert "mona / mona-demo-pass" in closing[4]
+    # the server on the demo's home: ana signs in with the printed password, finds open tasks
+    client = TestClient(create_app(settings))
+    r = client.post("/auth/login", json={"name": "ana", "password": demo_password("ana")})
+    assert r.status_code == 200, r.text
+    got = client.post("/projects/banking77-demo/tasks/next", params={"limit": 3},
+                      headers={"Authorization": f"Bearer {r.json()['token']}"})
+    assert got.status_code == 200, got.text
+    assert [t["batch_id"] for t in got.json()] == [batches[-1].id] * 3
+    assert all(t["prelabel"] in project.labels for t in got.json())
+    assert client.post("/auth/login", json={"name": "rita", "password": "wrong"}
+                       ).status_code == 401
