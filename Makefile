@@ -32,7 +32,16 @@ PURE_CORE := quality/agreement.py quality/aggregation.py quality/gates.py qualit
 # with a notice, except under CI (CI=true), where it must run.
 PG_PROBE := import psycopg; psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", connect_timeout=3).close()
 
+# Browser tests drive Debian's chromium (no browser is downloaded): installed here where
+# missing, when run as root (CI); otherwise they skip with a notice (CI=true: they fail).
+CHROMIUM_SETUP := command -v chromium >/dev/null 2>&1 || { \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	else echo "no chromium: browser tests will skip (as root: apt-get install -y chromium)"; fi; }
+
 test: $(STAMP)
+	@$(CHROMIUM_SETUP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(PURE_CORE)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

@@ -9,6 +9,8 @@ const REASONS = {
   "calibration": "a check of the model's confidence scale",
   "re-review": "a finding asked for this item to be answered again",
 };
+const PREFETCH = 20;  // tasks held ahead: the next one is on hand while answers go out
+const REFILL_BELOW = 8;
 const W = {
   project: null, queue: [], current: null, shownAt: 0, history: [], answered: new Set(),
   fetching: null, unsure: false, changing: false, sent: Promise.resolve(), choices: [],
@@ -20,7 +22,7 @@ function base() { return `/projects/${encodeURIComponent(W.project)}/tasks`; }
 
 function refill() {
   if (W.fetching) return W.fetching;
-  W.fetching = ll.api("POST", `${base()}/next?limit=10`).then((tasks) => {
+  W.fetching = ll.api("POST", `${base()}/next?limit=${PREFETCH}`).then((tasks) => {
     for (const t of tasks) {
       const known = W.answered.has(t.task_id) || W.queue.some((q) => q.task_id === t.task_id)
         || (W.current && W.current.task_id === t.task_id);
@@ -35,7 +37,7 @@ async function showNext() {
   if (!W.queue.length) await refill();
   if (!W.queue.length) { showEmpty(); return; }
   show(W.queue.shift(), false);
-  if (W.queue.length < 3) refill();
+  if (W.queue.length < REFILL_BELOW) refill();
 }
 
 function showEmpty() {
