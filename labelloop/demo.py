@@ -17,24 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labelloop.access.projects import create_project
 from labelloop.access.users import add_member, create_user
 from labelloop.annotate.service import next_tasks
-from labelloop.core.enums import AnswerStatus, BatchStatus, Role
+from labelloop.core.enums import Role
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
 from labelloop.ingest.checks import content_hash
 from labelloop.ingest.service import ingest_file
 from labelloop.loop import submit_answer as submit
 from labelloop.prelabel.service import prelabel_project
+from labelloop.quality.adjudication import DISAGREEMENT, HELD, review_queue
 from labelloop.remediate.kpis import kpi_figure, kpi_lines, project_kpis
 from labelloop.remediate.service import review_and_record
 from labelloop.selection.service import BatchReport, next_batch
 from labelloop.store.db import open_session
-from labelloop.store.models import Annotation, Batch, FinalLabel, Item, Project, Task
+from labelloop.store.models import Annotation, Batch, FinalLabel, Item, Project
 from labelloop.training.service import train_model
 from labelloop.versions.service import freeze_version
 
@@ -48,6 +49,7 @@ TURN = 25  # tasks an annotator takes at a time
 REVIEWER, ML_ENGINEER = "rita", "mona"
 PEOPLE = {**dict.fromkeys(ANNOTATORS, Role.ANNOTATOR), REVIEWER: Role.REVIEWER,
           ML_ENGINEER: Role.ML_TEAM}
+MAX_QUEUE = 100_000  # the demo counts its whole review queue
 URL = "http://127.0.0.1:8000/"  # where `labelloop serve` listens by default
 
 
@@ -200,17 +202,11 @@ def add_people(session: Session, project: Project) -> None:
 
 
 def waiting_for_review(session: Session, project: Project) -> tuple[int, int]:
-    """(items held for review, tasks whose answers disagree) in the project's closed
-    batches: what a reviewer finds. An item is held when people disagree on a
-    safety-critical label (``quality.service``)."""
-    closed = (Batch.project_id == project.id, Batch.status != BatchStatus.OPEN)
-    held = sum(len((b.qa or {}).get("held_for_review", []))
-               for b in session.scalars(select(Batch).where(*closed)))
-    split = (select(Annotation.task_id).where(Annotation.status == AnswerStatus.SUBMITTED)
-             .group_by(Annotation.task_id).having(func.count(distinct(Annotation.label)) > 1))
-    disagreeing = session.scalar(select(func.count(Task.id)).join(
-        Batch, Batch.id == Task.batch_id).where(*closed, Task.id.in_(split))) or 0
-    return held, disagreeing
+    """(items held for review, items whose answers disagree): what a reviewer finds in the
+    review queue (``quality.adjudication``)."""
+    queue = review_queue(session, project, limit=MAX_QUEUE)
+    return (sum(q.why == HELD for q in queue.items),
+            sum(q.why == DISAGREEMENT for q in queue.items))
 
 
 def sign_in_lines(settings: Settings, report: BatchReport, held: int,
