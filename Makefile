@@ -44,10 +44,10 @@ test: $(STAMP)
 	@$(CHROMIUM_SETUP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(PURE_CORE)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
 	@if $(BIN)/python -c '$(PG_PROBE)' 2>/dev/null; then \
 		echo "== the suite again, on PostgreSQL =="; \
-		LABELLOOP_TEST_DB=postgres HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q; \
+		LABELLOOP_TEST_DB=postgres HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15; \
 	elif [ "$${CI:-}" = "true" ]; then \
 		echo "PostgreSQL is not reachable at 127.0.0.1:5432 and CI needs it"; exit 1; \
 	else \
