@@ -9,7 +9,7 @@ tasks, and their open ones go back to the others.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import and_, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from labelloop.annotate.progress import guideline_excerpt
+from labelloop.annotate.views import TaskView, suggested, task_views
 from labelloop.core.enums import AnswerStatus, AssignmentStatus, BatchStatus, TaskStatus
 from labelloop.core.errors import ConflictError, NotFoundError, ValidationError
 from labelloop.core.names import check_name, check_text, shorten
@@ -29,7 +29,6 @@ from labelloop.store.models import (
     Assignment,
     Batch,
     Item,
-    ModelVersion,
     Prediction,
     Project,
     Task,
@@ -37,38 +36,7 @@ from labelloop.store.models import (
 )
 
 GOLD_SPLIT = "gold"
-IN_PLAY = 3  # the model's top labels whose guideline paragraphs a task shows
 DEFAULT_TIMEOUT_S = 1800.0  # an unanswered assignment goes back to the pool after this
-
-
-@dataclass
-class Suggestion:
-    """A model's pre-label: its answer value, score and version, and its probabilities
-    keyed by label name."""
-
-    value: dict[str, Any]
-    score: float
-    model_version: str
-    probs: dict[str, float]
-
-
-@dataclass
-class TaskView:
-    task_id: int
-    batch_id: int
-    item_id: int
-    text: str
-    prelabel: str | None
-    prelabel_confidence: float | None
-    reason: str
-    labels: list[str]
-    guideline_version: int
-    suggestion: Suggestion | None = None
-    answer: dict[str, Any] | None = None  # the caller's own answer, when reopened (undo)
-    guideline_excerpt: list[str] = field(default_factory=list)  # for the labels in play
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _check_annotator(annotator: str) -> str:
@@ -137,7 +105,7 @@ def next_tasks(session: Session, project: Project, annotator: str, limit: int = 
         session.flush()
         # the order a later call reads back: batch, then score
         mine += sorted(fresh + gold, key=lambda t: (t.batch_id, -(t.score or 0.0)))
-    return _views(session, project, mine)
+    return task_views(session, project, mine)
 
 
 def _held(session: Session, project: Project, annotator: str, limit: int) -> list[Task]:
@@ -154,30 +122,7 @@ def my_tasks(session: Session, project: Project, annotator: str, limit: int = 10
              ) -> list[TaskView]:
     """The tasks ``annotator`` holds, unanswered; hands out nothing new (read-only)."""
     annotator = _check_annotator(annotator)
-    return _views(session, project, _held(session, project, annotator, limit))
-
-
-def my_task(session: Session, project: Project, annotator: str, task_id: int) -> TaskView:
-    """One task handed to ``annotator`` (answered or not), with their answer: what the
-    workbench reopens to undo. Another person's task is "not found", as is a task of
-    another project."""
-    annotator = _check_annotator(annotator)
-    found = session.execute(
-        select(Task, Annotation).join(Batch, Batch.id == Task.batch_id)
-        .join(Assignment, and_(Assignment.task_id == Task.id,
-                               Assignment.annotator == annotator))
-        .outerjoin(Annotation, and_(Annotation.task_id == Task.id,
-                                    Annotation.annotator == annotator))
-        .where(Task.id == task_id, Batch.project_id == project.id)).first()
-    if found is None:
-        raise NotFoundError(f"no task {task_id} of yours", where="task_id")
-    task, mine = found
-    view = _views(session, project, [task])[0]
-    if mine is not None:
-        view.answer = {"label": mine.label, "status": mine.status.value,
-                       "skip_reason": mine.skip_reason, "unsure": mine.unsure,
-                       "batch_open": task.batch.status == BatchStatus.OPEN}
-    return view
+    return task_views(session, project, _held(session, project, annotator, limit))
 
 
 def _claim(session: Session, project: Project, annotator: str, room: int,
@@ -244,7 +189,7 @@ def _gold_tasks(session: Session, project: Project, annotator: str, fresh: list[
         # just after a random real task of this hand-out, or just before the next real task
         near = rng.choice(fresh) if fresh else None
         anchor = near or first
-        pred = _suggested(list(session.scalars(select(Prediction).where(
+        pred = suggested(list(session.scalars(select(Prediction).where(
             Prediction.item_id == item.id))), anchor.batch.model_version_id)
         task = Task(batch_id=anchor.batch_id, item_id=item.id, required=1,
                     reason=_routing_reason(project, pred),
@@ -281,48 +226,6 @@ def _stream_counts(session: Session, project: Project, annotator: str,
                Assignment.created_at >= since)
         .group_by(is_gold)).all())
     return int(rows.get(True, 0)), int(rows.get(False, 0))
-
-
-def _suggested(preds: list[Prediction], model_version_id: int | None) -> Prediction | None:
-    """The prediction a task shows: its batch's model's, else the item's newest (a gold
-    task joins a batch its item was not selected into)."""
-    for pred in preds:
-        if pred.model_version_id == model_version_id:
-            return pred
-    return max(preds, key=lambda p: p.id, default=None)
-
-
-def _views(session: Session, project: Project, tasks: list[Task]) -> list[TaskView]:
-    """What an annotator sees of ``tasks``: the text, the pre-label and its suggestion."""
-    if not tasks:
-        return []
-    rows = session.execute(
-        select(Task.id, Item.text, Batch.model_version_id, Prediction, ModelVersion.name)
-        .join(Item, Item.id == Task.item_id).join(Batch, Batch.id == Task.batch_id)
-        .outerjoin(Prediction, Prediction.item_id == Task.item_id)
-        .outerjoin(ModelVersion, ModelVersion.id == Prediction.model_version_id)
-        .where(Task.id.in_([t.id for t in tasks]))).all()
-    texts, batch_model, preds, model_names = {}, {}, {}, {}
-    for task_id, text, model_version_id, pred, model_name in rows:
-        texts[task_id], batch_model[task_id] = text, model_version_id
-        if pred is not None:
-            preds.setdefault(task_id, []).append(pred)
-            model_names[pred.model_version_id] = model_name
-    views = []
-    for t in tasks:
-        pred = _suggested(preds.get(t.id, []), batch_model[t.id])
-        suggestion = None if pred is None else Suggestion(
-            {"label": pred.label}, pred.confidence, model_names[pred.model_version_id],
-            dict(pred.probs))
-        in_play = [t.prelabel] if t.prelabel else []
-        if pred is not None:  # the model's runners-up
-            in_play += sorted(pred.probs, key=lambda lb: -pred.probs[lb])[:IN_PLAY]
-        views.append(TaskView(t.id, t.batch_id, t.item_id, texts[t.id], t.prelabel,
-                              t.prelabel_confidence, t.reason, list(project.labels),
-                              project.guideline_version, suggestion, guideline_excerpt=
-                              guideline_excerpt(project.guideline_text or "",
-                                                list(dict.fromkeys(in_play)))))
-    return views
 
 
 # Audit and calibration answers grade the model: one annotator's slip would count as a model

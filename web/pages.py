@@ -28,7 +28,7 @@ import labelloop
 from labelloop.access.policy import ALLOWED, Action, authorize, authorize_global
 from labelloop.access.projects import get_guideline
 from labelloop.access.users import authenticate
-from labelloop.annotate.service import my_task
+from labelloop.annotate.views import my_task
 from labelloop.api.deps import ProjectRef, SettingsDep, start_cookie_session
 from labelloop.core.enums import Role
 from labelloop.core.errors import (

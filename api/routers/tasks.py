@@ -5,7 +5,8 @@ from sqlalchemy.orm import Session
 
 from labelloop.access import audit
 from labelloop.annotate.progress import BatchProgress, batch_progress
-from labelloop.annotate.service import Answer, my_task, my_tasks, next_tasks
+from labelloop.annotate.service import Answer, my_tasks, next_tasks
+from labelloop.annotate.views import my_task
 from labelloop.api.deps import Annotate, IdPath, SessionDep, SettingsDep
 from labelloop.api.routing import UnitOfWorkRoute
 from labelloop.api.schemas import AnnotationOut, SubmitRequest, TaskOut
