@@ -14,14 +14,45 @@ from labelloop.core.settings import Settings
 from labelloop.jobs.service import describe, list_jobs
 from labelloop.remediate.kpis import project_kpis
 from labelloop.remediate.service import OPEN_STATES
-from labelloop.store.models import Batch, ModelVersion, Project, RemediationTarget, Task
+from labelloop.store.models import (
+    Batch,
+    LabelEvent,
+    ModelVersion,
+    Project,
+    RemediationTarget,
+    Task,
+)
 
 log = logging.getLogger(__name__)
 MODELS_SHOWN = 10  # the learning curve's newest models
+# The page's figures, kept for its plots (four requests right after the page): reused
+# while nothing they draw from has changed (``_stamp``).
+_LAST: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+
+def _stamp(session: Session, project: Project) -> tuple[Any, ...]:
+    """What changes when a plot would: labels, batches and their gates, models."""
+    return tuple(session.execute(select(
+        select(func.max(LabelEvent.id)).scalar_subquery(),
+        select(func.max(Batch.id)).where(Batch.project_id == project.id).scalar_subquery(),
+        select(func.count(Batch.id)).where(Batch.project_id == project.id,
+                                           Batch.closed_at.is_not(None)).scalar_subquery(),
+        select(func.max(ModelVersion.id)).where(ModelVersion.project_id == project.id)
+        .scalar_subquery())).one())
+
+
+def plot_view(session: Session, project: Project, settings: Settings) -> dict[str, Any]:
+    """``dashboard_view``, reused from the page's request while it still holds."""
+    stamp = _stamp(session, project)
+    kept = _LAST.get(project.id)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    return dashboard_view(session, project, settings)
 
 
 def dashboard_view(session: Session, project: Project, settings: Settings) -> dict[str, Any]:
     """The dashboard's figures for ``project`` (plain data: the page and the plots read it)."""
+    stamp = _stamp(session, project)
     batches = list(session.scalars(select(Batch).where(Batch.project_id == project.id)
                                    .order_by(Batch.id)))
     models = list(session.scalars(select(ModelVersion).where(
@@ -34,7 +65,7 @@ def dashboard_view(session: Session, project: Project, settings: Settings) -> di
     n_tasks = dict(session.execute(select(Task.batch_id, func.count(Task.id)).join(
         Batch, Batch.id == Task.batch_id).where(Batch.project_id == project.id)
         .group_by(Task.batch_id)).all())
-    return {"batches": [_batch_row(b, n_tasks.get(b.id, 0)) for b in batches],
+    view = {"batches": [_batch_row(b, n_tasks.get(b.id, 0)) for b in batches],
             "models": _model_rows(models, project, settings),
             "mlflow_ui": mlflow_ui(settings),
             "targets": [{"id": t.id, "kind": str(t.kind), "labels": list(t.labels),
@@ -45,6 +76,8 @@ def dashboard_view(session: Session, project: Project, settings: Settings) -> di
             "auto_accept": kpis["auto_accept"], "coverage": kpis["coverage"],
             "agreement": kpis["agreement"], "gold": kpis["gold"],
             "active_model_id": project.active_model_id}
+    _LAST[project.id] = (stamp, view)
+    return view
 
 
 def _batch_row(b: Batch, n_tasks: int) -> dict[str, Any]:

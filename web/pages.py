@@ -42,7 +42,7 @@ from labelloop.quality.adjudication import review_queue
 from labelloop.selection.strategies import available_strategies
 from labelloop.store.db import open_session
 from labelloop.store.models import Membership, Project, User
-from labelloop.web.dashboard import dashboard_view
+from labelloop.web.dashboard import dashboard_view, plot_view
 from labelloop.web.plots import PLOTS
 
 HERE = Path(__file__).parent
@@ -205,7 +205,7 @@ def plot(request: Request, project: ProjectRef, name: str, settings: SettingsDep
     if name not in PLOTS:
         raise NotFoundError(f"no plot {name[:40]!r}", where="name")
     with open_session(settings.db_url, read_only=True) as session:
-        view = dashboard_view(session, proj, settings)
+        view = plot_view(session, proj, settings)
     return Response(PLOTS[name].render(view), media_type="image/png",
                     headers={"Cache-Control": "no-store"})
 

@@ -82,6 +82,8 @@ def test_a_reviewer_adjudicates_a_critical_disagreement_and_the_dashboard_shows_
     assert done.first.locator("progress").get_attribute("value") == "1"
     assert "3 tasks" in done.first.inner_text()
     page.reload()
+    page.wait_for_function("[...document.images].length === 4 && "
+                           "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     screenshot(page, "dashboard")
     with open_session(site.settings.db_url) as s:
         newest = s.scalar(select(Batch).order_by(Batch.id.desc()).limit(1))
