@@ -225,10 +225,12 @@ def banking() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On the PostgreSQL pass, run the tests that touch the database (those that use the
-    ``settings`` fixture or a PostgreSQL URL); the pure ones ran on the SQLite pass."""
+    ``settings`` fixture or a PostgreSQL URL) and whose outcome may depend on it; the pure
+    ones, and those marked ``sqlite_only``, ran on the SQLite pass."""
     if os.environ.get("LABELLOOP_TEST_DB", "sqlite") != "postgres":
         return
-    keep = [i for i in items if {"database_url", "pg_url"} & set(getattr(i, "fixturenames", ()))]
+    keep = [i for i in items if {"database_url", "pg_url"} & set(getattr(i, "fixturenames", ()))
+            and i.get_closest_marker("sqlite_only") is None]
     dropped = [i for i in items if i not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -5,6 +5,7 @@ and one more batch left open with the latest model's pre-labels."""
 from __future__ import annotations
 
 import mlflow
+import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from labelloop.store.db import open_session
 from labelloop.store.models import Annotation, Batch, DatasetVersion, Membership, Task, User
 
 
+@pytest.mark.sqlite_only  # the demo runs on the embedded default
 def test_demo_rounds_log_dataset_digests(settings):
     lines: list[str] = []
     rows = run_demo(settings, rounds=2, batch_size=40, limit_pool=600, limit_eval=300,

@@ -80,6 +80,7 @@ def runs_found(text: str) -> int:
     return int(found.group(1))
 
 
+@pytest.mark.sqlite_only  # a notebook on the embedded default
 def test_loop_walkthrough_runs_twice(tmp_path: Path, notebook_env: Path) -> None:
     projects = []
     for attempt in (1, 2):

@@ -35,6 +35,7 @@ def redis_url() -> str:
     client.flushdb()
 
 
+@pytest.mark.sqlite_only  # the Redis queue is what is tested
 def test_a_worker_process_runs_jobs_from_redis(settings, project_name, tmp_path, redis_url):
     settings = settings.model_copy(update={"queue_url": redis_url, "job_worker": False,
                                            "job_chunk": 50})

@@ -26,6 +26,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.sqlite_only  # Ray is what is tested
 def test_ray_embeddings_equal_the_single_process_ones(settings, local_ray):
     from labelloop.prelabel.distributed import embed_texts
 
@@ -36,6 +37,7 @@ def test_ray_embeddings_equal_the_single_process_ones(settings, local_ray):
     np.testing.assert_allclose(distributed, local, atol=1e-5)
 
 
+@pytest.mark.sqlite_only  # Ray is what is tested
 def test_prelabel_through_ray_predicts_what_one_process_predicts(settings, project_name,
                                                                  tmp_path, local_ray):
     pool = write_csv(tmp_path / "pool.csv", banking_rows("train", LABELS, 10),

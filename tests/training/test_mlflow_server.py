@@ -47,6 +47,7 @@ def mlflow_server(tmp_path):
     server.wait(timeout=30)
 
 
+@pytest.mark.sqlite_only  # the tracking server is what is tested
 def test_training_logs_and_registers_on_a_tracking_server(settings, project_name, pool_csv,
                                                          eval_csv, mlflow_server, tmp_path):
     settings = settings.model_copy(update={"mlflow_tracking_uri": mlflow_server})

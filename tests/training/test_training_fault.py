@@ -29,6 +29,10 @@ from labelloop.versions.service import freeze_version
 
 STAGES = ("train.run-started", "train.file-written", "train.registered", "train.run-ended",
           "train.before-commit")
+# The PostgreSQL pass kills at the first stage and at the one whose undoing is the database's
+# (the row not committed); the stages between differ only in MLflow and files.
+if os.environ.get("LABELLOOP_TEST_DB") == "postgres":
+    STAGES = (STAGES[0], STAGES[-1])
 
 
 @pytest.fixture

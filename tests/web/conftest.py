@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from labelloop.access.projects import create_project
-from labelloop.access.users import add_member, create_user
+from labelloop.access.users import add_member, create_user, user_for
 from labelloop.core.settings import Settings
 from labelloop.ingest.service import ingest_file
 from labelloop.prelabel.service import prelabel_project
@@ -40,37 +40,46 @@ def chromium_path() -> str | None:
 
 @dataclass
 class Site:
+    """One server for the browser tests; each test module makes projects of its own."""
+
     url: str
     settings: Settings
+    pool: Path
+
+    def project(self, name: str, *, critical: bool) -> str:
+        """A project pre-labeled by the real MiniLM, the people of ``PEOPLE`` (password
+        ``PASSWORD``) its members: with ``critical``, a safety-critical label and every
+        task answered by two people; without, one person finishes a batch alone."""
+        with open_session(self.settings.db_url) as s:
+            project = create_project(s, name, LABELS,
+                                     critical_labels=CRITICAL if critical else [],
+                                     overlap=2 if critical else 1, critical_overlap=2,
+                                     confidence_threshold=0.99, audit_share=0.0,
+                                     gold_share=0.0, min_agreement=0.0,
+                                     guideline_text=GUIDELINE)
+            ingest_file(s, project, self.pool, text_field="text", label_field=None)
+            prelabel_project(s, project, self.settings)
+            for person, role in PEOPLE.items():
+                add_member(s, project, user_for(s, person), role)
+        return name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory, mlflow_uri: str) -> Iterator[Site]:
-    """A server with two projects pre-labeled by the real MiniLM: ``kb`` (no safety-critical
-    label, overlap 1: one annotator finishes a batch) and ``bank`` (a safety-critical label,
-    every task answered by two people), and the people of ``PEOPLE`` (password
-    ``PASSWORD``) in both. Always SQLite: the pages call the same API the PostgreSQL pass tests."""
+    """A real server (uvicorn in a thread, its job worker on) and the people of ``PEOPLE``.
+    Always SQLite: the pages call the same API the PostgreSQL pass tests."""
     home = tmp_path_factory.mktemp("web")
     settings = Settings(home=home / "home", mlflow_tracking_uri=mlflow_uri,
                         show_progress=False)
     pool = write_csv(home / "pool.csv", banking_rows("train", LABELS, 8))
     with open_session(settings.db_url) as s:
-        users = {name: create_user(s, name, role, PASSWORD) for name, role in PEOPLE.items()}
-        for name, critical in (("kb", []), ("bank", CRITICAL)):
-            project = create_project(s, name, LABELS, critical_labels=critical,
-                                     overlap=1 if name == "kb" else 2,
-                                     critical_overlap=2, confidence_threshold=0.99,
-                                     audit_share=0.0, gold_share=0.0, min_agreement=0.0,
-                                     guideline_text=GUIDELINE)
-            ingest_file(s, project, pool, text_field="text", label_field=None)
-            prelabel_project(s, project, settings)
-            for name_, user in users.items():
-                add_member(s, project, user, PEOPLE[name_])
+        for name, role in PEOPLE.items():
+            create_user(s, name, role, PASSWORD)
     with live_server(settings) as url:
-        yield Site(url, settings)
+        yield Site(url, settings, pool)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     path = chromium_path()
     if path is None:
@@ -91,9 +100,8 @@ def open_as(browser, site: Site):  # noqa: ANN001, ANN201
     page; returns its page."""
     contexts = []
 
-    def sign_in(name: str, zoom: float = 1.0):  # noqa: ANN202
-        ctx = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900},
-                                  device_scale_factor=zoom)
+    def sign_in(name: str):  # noqa: ANN202
+        ctx = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
         contexts.append(ctx)
         page = ctx.new_page()
         page.goto("/login")

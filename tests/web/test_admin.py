@@ -3,10 +3,16 @@ the admin page; the new user signs in and finds the project."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from labelloop.store.db import open_session
 from labelloop.store.models import ApiToken, Membership, User
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _project(site) -> str:  # noqa: ANN001
+    return site.project("adm", critical=False)
 
 
 def test_an_admin_adds_a_user_a_membership_and_a_token_then_revokes_it(site, open_as):
@@ -18,12 +24,12 @@ def test_an_admin_adds_a_user_a_membership_and_a_token_then_revokes_it(site, ope
     with page.expect_navigation():
         page.get_by_role("button", name="Add user").click()
     assert page.locator("#users").get_by_role("rowheader", name="newbie").count() == 1
-    page.locator("#sm-project").select_option("kb")
+    page.locator("#sm-project").select_option("adm")
     page.locator("#sm-user").select_option("newbie")
     page.locator("#sm-role").select_option("reviewer")
     with page.expect_navigation():
         page.get_by_role("button", name="Set role").click()
-    assert "Remove newbie from kb" in page.locator("#members").inner_text()
+    assert "Remove newbie from adm" in page.locator("#members").inner_text()
     page.locator("#tk-user").select_option("newbie")
     page.get_by_label("New token's name").fill("laptop")
     page.get_by_role("button", name="Create a token").click()
@@ -47,6 +53,6 @@ def test_an_admin_adds_a_user_a_membership_and_a_token_then_revokes_it(site, ope
     newbie.locator("#password").fill("newbie-password")
     with newbie.expect_navigation():
         newbie.keyboard.press("Enter")
-    row = newbie.get_by_role("row", name="kb")
+    row = newbie.get_by_role("row", name="adm")
     assert "reviewer" in row.inner_text() and row.get_by_role("link").count() == 3
     newbie.context.close()

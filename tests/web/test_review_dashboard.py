@@ -3,6 +3,7 @@ shows the batch's agreement figure, and a requested batch's job with its progres
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from labelloop.access.projects import get_project
@@ -16,17 +17,22 @@ from tests.conftest import CRITICAL
 from tests.web.conftest import screenshot
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _project(site) -> str:  # noqa: ANN001
+    return site.project("rd", critical=True)
+
+
 def _answered_batch(settings) -> tuple[int, int]:  # noqa: ANN001
     """A new batch of ``bank``, answered with any open one before it: ann1 and ann2 agree on
     every task but one, where ann2 names the safety-critical label; returns that task's
     (batch id, item id)."""
     with open_session(settings.db_url) as s:
-        project = get_project(s, "bank")
+        project = get_project(s, "rd")
         batch_id = next_batch(s, project, settings, size=6, auto_accept=False, seed=2).batch_id
     disputed: tuple[int, int] | None = None
     for name in ("ann1", "ann2"):
         with open_session(settings.db_url) as s:
-            project = get_project(s, "bank")
+            project = get_project(s, "rd")
             for t in next_tasks(s, project, name, limit=20):
                 label = t.prelabel
                 if name == "ann2" and disputed is None:
@@ -44,7 +50,7 @@ def test_a_reviewer_adjudicates_a_critical_disagreement_and_the_dashboard_shows_
         site, open_as):
     batch_id, item_id = _answered_batch(site.settings)
     page = open_as("rev")
-    page.goto("/p/bank/review")
+    page.goto("/p/rd/review")
     card = page.locator(f"#q-{batch_id}-{item_id}")
     card.wait_for()
     assert "safety-critical" in card.locator("h3").inner_text()
@@ -72,7 +78,7 @@ def test_a_reviewer_adjudicates_a_critical_disagreement_and_the_dashboard_shows_
     assert page.locator(f"#q-{batch_id}-{item_id}").count() == 0  # it left the queue
 
     page = open_as("ml")
-    page.goto("/p/bank/dashboard")
+    page.goto("/p/rd/dashboard")
     assert page.locator(f"#batch-{batch_id} td.alpha").inner_text() == f"{alpha:.3f}"
     assert page.locator("#latest-alpha").inner_text().startswith(f"{alpha:.3f}")
     page.locator("#nb-size").fill("3")

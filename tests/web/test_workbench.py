@@ -3,6 +3,7 @@ skip; what they did is what the database holds."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from labelloop.access.projects import get_project
@@ -12,6 +13,11 @@ from labelloop.selection.service import next_batch
 from labelloop.store.db import open_session
 from labelloop.store.models import Annotation, Batch, Task
 from tests.web.conftest import screenshot
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _project(site) -> str:  # noqa: ANN001
+    return site.project("kb", critical=False)
 
 BATCH = 5
 
