@@ -46,8 +46,8 @@ from tests.conftest import LABELS, banking_rows, write_csv
 # Per operation: at most this many positive and negative cases each (LABELLOOP_FUZZ_EXAMPLES
 # for a deeper run). The PostgreSQL pass sends half as many: the API's logic is fuzzed on the
 # SQLite pass, this one looks for what only the other database refuses (NUL characters,
-# integer ranges). 30 keeps the suite under 20 minutes with 45 operations.
-_EXAMPLES = int(os.environ.get("LABELLOOP_FUZZ_EXAMPLES", "30"))
+# integer ranges). 20 keeps the suite under 20 minutes with 47 operations.
+_EXAMPLES = int(os.environ.get("LABELLOOP_FUZZ_EXAMPLES", "20"))
 EXAMPLES_PER_MODE = _EXAMPLES // 2 if os.environ.get("LABELLOOP_TEST_DB") == "postgres" \
     else _EXAMPLES
 MIN_REQUESTS = 30 * EXAMPLES_PER_MODE  # most operations take their share
