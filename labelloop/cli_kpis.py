@@ -1,6 +1,6 @@
 """``labelloop kpis PROJECT [--png FILE]``: the loop's six KPIs, the same service function as
 ``GET /projects/{p}/kpis``, on the local database or, with --server, over HTTP. JSON out;
-``--png`` also draws them (``remediate.kpis.kpi_figure``). A bad argument is a one-line
+``--png`` also draws them (``remediate.kpi_report.kpi_figure``). A bad argument is a one-line
 error and exit code 2."""
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def kpis(project: str,
     and the auto-accept share with its audited accuracy."""
     from labelloop.access.projects import get_project
     from labelloop.core.errors import ValidationError
-    from labelloop.remediate.kpis import kpi_figure, project_kpis
+    from labelloop.remediate.kpi_report import kpi_figure
+    from labelloop.remediate.kpis import project_kpis
 
     def shown(figures: dict[str, Any]) -> dict[str, Any]:
         if png is not None:

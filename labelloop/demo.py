@@ -31,7 +31,8 @@ from labelloop.ingest.service import ingest_file
 from labelloop.loop import submit_answer as submit
 from labelloop.prelabel.service import prelabel_project
 from labelloop.quality.adjudication import DISAGREEMENT, HELD, review_queue
-from labelloop.remediate.kpis import kpi_figure, kpi_lines, project_kpis
+from labelloop.remediate.kpi_report import kpi_figure, kpi_lines
+from labelloop.remediate.kpis import project_kpis
 from labelloop.remediate.service import review_and_record
 from labelloop.selection.service import BatchReport, next_batch
 from labelloop.store.db import open_session

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Response
 
 from labelloop.api.deps import ReadQuality, SessionDep
 from labelloop.api.routing import UnitOfWorkRoute
-from labelloop.remediate.kpis import kpi_figure, project_kpis
+from labelloop.remediate.kpi_report import kpi_figure
+from labelloop.remediate.kpis import project_kpis
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/projects/{project}", tags=["kpis"])
 

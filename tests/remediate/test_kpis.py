@@ -23,7 +23,8 @@ from labelloop.ingest.checks import content_hash
 from labelloop.ingest.service import ingest_file
 from labelloop.loop import submit_answer
 from labelloop.quality.review import send_for_rereview
-from labelloop.remediate.kpis import kpi_figure, kpi_lines, project_kpis
+from labelloop.remediate.kpi_report import kpi_figure, kpi_lines
+from labelloop.remediate.kpis import project_kpis
 from labelloop.selection.auto_accept import audit_interval
 from labelloop.selection.service import next_batch
 from labelloop.store.db import open_session
