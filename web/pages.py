@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -65,12 +66,18 @@ class PageRoute(APIRoute):
                                              else "")
                 return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
             except LabelloopError as exc:
-                return templates.TemplateResponse(
-                    request, "problem.html", {"status": exc.status_code, "message": exc.message,
-                                              "user": None, "csrf": ""},
-                    status_code=exc.status_code)
+                return _problem(request, exc.status_code, exc.message)
+            except RequestValidationError as exc:  # a bad query string: say where
+                first = (exc.errors() or [{"loc": (), "msg": "invalid request"}])[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                return _problem(request, 422, f"{where}: {first.get('msg', '')}"[:300])
 
         return page
+
+
+def _problem(request: Request, status: int, message: str) -> HTMLResponse:
+    return templates.TemplateResponse(request, "problem.html", {
+        "status": status, "message": message, "user": None, "csrf": ""}, status_code=status)
 
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)

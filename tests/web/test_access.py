@@ -29,7 +29,8 @@ def test_an_annotator_cannot_open_the_review_queue_the_dashboard_or_others_tasks
             ("/p/acl/plots/quality.png", 403, "may not read-quality"),
             ("/admin", 403, "an annotator may not admin"),
             (f"/p/acl/work?task={theirs}", 404, f"no task {theirs} of yours"),
-            ("/p/no-such-project/work", 404, "no project")):
+            ("/p/no-such-project/work", 404, "no project"),
+            ("/p/acl/work?task=abc", 422, "query.task")):
         response = page.goto(path)
         assert response.status == status, path
         assert words in page.locator("main").inner_text(), path
