@@ -27,7 +27,8 @@ PURE_CORE := quality/agreement.py quality/aggregation.py quality/gates.py qualit
 	selection/routing.py selection/diversity.py selection/hybrid.py remediate/targets.py \
 	prelabel/calibration.py
 
-# The suite runs twice: on SQLite files, then on a fresh PostgreSQL database per test
+# The suite runs twice, in two processes at a time (pytest-xdist: each test keeps its own
+# home, database and ports): on SQLite files, then on a fresh PostgreSQL database per test
 # (127.0.0.1:5432, user postgres). Without a reachable server the second pass is skipped
 # with a notice, except under CI (CI=true), where it must run.
 PG_PROBE := import psycopg; psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", connect_timeout=3).close()
@@ -44,10 +45,10 @@ test: $(STAMP)
 	@$(CHROMIUM_SETUP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(PURE_CORE)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --durations=15
 	@if $(BIN)/python -c '$(PG_PROBE)' 2>/dev/null; then \
 		echo "== the suite again, on PostgreSQL =="; \
-		LABELLOOP_TEST_DB=postgres HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15; \
+		LABELLOOP_TEST_DB=postgres HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --durations=15; \
 	elif [ "$${CI:-}" = "true" ]; then \
 		echo "PostgreSQL is not reachable at 127.0.0.1:5432 and CI needs it"; exit 1; \
 	else \

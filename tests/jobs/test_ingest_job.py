@@ -141,7 +141,7 @@ def test_cli_ingest_as_a_job_and_a_missing_file(settings, tmp_path, monkeypatch)
     labels.write_text('["a", "b"]')
     assert runner.invoke(cli, ["create-project", "p", "--labels", f"@{labels}"]).exit_code == 0
     out = runner.invoke(cli, ["ingest", "p", str(tmp_path / "nope.jsonl"), "--job"])
-    assert out.exit_code == 2 and "nope.jsonl" in out.output
+    assert out.exit_code == 2 and "nope.jsonl" in out.output.replace("\n", "")  # (wrapped)
     with open_session(settings.db_url, read_only=True) as s:
         assert s.scalar(select(func.count(Job.id))) == 0
     path, accepted, _, _ = _big_file(tmp_path / "f.jsonl", n=1_500)
