@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from statistics import median
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -46,20 +47,17 @@ def batch_progress(session: Session, project: Project, annotator: str,
         select(Assignment.status, func.count(Assignment.id)).join(Task)
         .where(Task.batch_id == batch_id, Assignment.annotator == annotator)
         .group_by(Assignment.status)).all())
-    seconds = sorted(s for s in session.scalars(
+    seconds = [x for x in session.scalars(
         select(Annotation.seconds_spent).join(Task, Task.id == Annotation.task_id)
         .where(Task.batch_id == batch_id, Annotation.annotator == annotator,
                Annotation.status == AnswerStatus.SUBMITTED,
-               Annotation.seconds_spent.is_not(None))) if s is not None)
-    median = None
-    if seconds:
-        mid = len(seconds) // 2
-        median = seconds[mid] if len(seconds) % 2 else (seconds[mid - 1] + seconds[mid]) / 2
+               Annotation.seconds_spent.is_not(None)))]
     return BatchProgress(batch_id, str(batch.status), int(n_tasks), int(n_done),
                          int(mine.get(AssignmentStatus.SUBMITTED, 0)),
                          int(mine.get(AssignmentStatus.SKIPPED, 0)),
                          int(mine.get(AssignmentStatus.OPEN, 0))
-                         if batch.status == BatchStatus.OPEN else 0, median)
+                         if batch.status == BatchStatus.OPEN else 0,
+                         median(seconds) if seconds else None)
 
 
 def guideline_excerpt(text: str, labels: list[str], limit: int = 4) -> list[str]:
@@ -71,9 +69,19 @@ def guideline_excerpt(text: str, labels: list[str], limit: int = 4) -> list[str]
     ...                   ["card_lost"])
     ['card_lost: block.']
     """
+    return excerpt(guideline_paragraphs(text), labels, limit)
+
+
+def guideline_paragraphs(text: str) -> list[str]:
+    """The guideline's paragraphs: blank-line separated, else (one block) its lines."""
     parts = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     if len(parts) == 1:
         parts = [p.strip() for p in text.splitlines() if p.strip()] or parts
+    return parts
+
+
+def excerpt(parts: list[str], labels: list[str], limit: int = 4) -> list[str]:
+    """``guideline_excerpt`` over paragraphs already split (a hand-out splits once)."""
     if not parts:
         return []
     forms = [{lb.lower(), lb.lower().replace("_", " "), lb.lower().replace("-", " ")}

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from labelloop.annotate.progress import guideline_excerpt
+from labelloop.annotate.progress import excerpt, guideline_paragraphs
 from labelloop.core.enums import BatchStatus
 from labelloop.core.errors import NotFoundError
 from labelloop.core.names import check_name
@@ -83,6 +83,7 @@ def task_views(session: Session, project: Project, tasks: list[Task]) -> list[Ta
         if pred is not None:
             preds.setdefault(task_id, []).append(pred)
             model_names[pred.model_version_id] = model_name
+    paragraphs = guideline_paragraphs(project.guideline_text or "")  # once per hand-out
     views = []
     for t in tasks:
         pred = suggested(preds.get(t.id, []), batch_model[t.id])
@@ -95,8 +96,7 @@ def task_views(session: Session, project: Project, tasks: list[Task]) -> list[Ta
         views.append(TaskView(t.id, t.batch_id, t.item_id, texts[t.id], t.prelabel,
                               t.prelabel_confidence, t.reason, list(project.labels),
                               project.guideline_version, suggestion, guideline_excerpt=
-                              guideline_excerpt(project.guideline_text or "",
-                                                list(dict.fromkeys(in_play)))))
+                              excerpt(paragraphs, list(dict.fromkeys(in_play)))))
     return views
 
 

@@ -116,6 +116,8 @@ def start_cookie_session(request: Request, session: Session, name: str, password
     audit.record(session, user.name, AuditAction.TOKEN, target=f"token {token.id}",
                  event="login")
     return user, token, plain, csrf
+
+
 ProjectRef = Annotated[str, Path(min_length=1, max_length=200,
                                  description="The project's name or id")]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
