@@ -2,6 +2,7 @@
 
     python benchmarks/label_efficiency.py                  # AG News test set (7,600 items)
     python benchmarks/label_efficiency.py --data banking77 # BANKING77 train+test (13,083)
+    python benchmarks/label_efficiency.py --data emotion   # emotion train (16,000)
 
 AG News: seed 40, batches of 40, budget 800; BANKING77: seed 100, batches of 100, budget
 2,000; both 3 repeats, 20% stratified test split, MiniLM embeddings cached under
@@ -25,9 +26,11 @@ STRATEGIES = {"ag_news": ["default", "margin", "modal-margin", "modal-entropy",
                           "modal-ranked-batch", "random"],
               # modAL's ranked batch would need hours here (O(batch * pool * labeled) per round
               # in Python loops); the notes did not run it either.
-              "banking77": ["default", "margin", "modal-margin", "modal-entropy", "random"]}
+              "banking77": ["default", "margin", "modal-margin", "modal-entropy", "random"],
+              "emotion": ["default", "margin", "modal-margin", "modal-entropy", "random"]}
 SETTINGS = {"ag_news": {"seed_size": 40, "batch_size": 40, "budget": 800},
-            "banking77": {"seed_size": 100, "batch_size": 100, "budget": 2000}}
+            "banking77": {"seed_size": 100, "batch_size": 100, "budget": 2000},
+            "emotion": {"seed_size": 40, "batch_size": 40, "budget": 800}}
 
 
 def read_ag_news(data: Path) -> tuple[list[str], list[int]]:
@@ -49,6 +52,23 @@ def read_banking77(data: Path) -> tuple[list[str], list[str]]:
                 texts.append(row["text"])
                 labels.append(row["category"])
     return texts, labels
+
+
+def read_emotion(data: Path) -> tuple[list[str], list[str]]:
+    """emotion train.txt (16,000 rows; header ``text;label_name``, the label after the last
+    ";"): six emotions of short messages, classes that are not topics."""
+    texts, labels = [], []
+    with (data / "emotion" / "train.txt").open(encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            text, _, label = line.rstrip("\n").rpartition(";")
+            if text:
+                texts.append(text)
+                labels.append(label)
+    return texts, labels
+
+
+READERS = {"ag_news": read_ag_news, "banking77": read_banking77, "emotion": read_emotion}
 
 
 def cached_embeddings(name: str, texts: list[str]) -> np.ndarray:
@@ -91,7 +111,7 @@ def main() -> None:
 
     from labelloop.selection.simulate import plot_curves, run_simulation
 
-    texts, labels = (read_ag_news if args.data == "ag_news" else read_banking77)(DATA)
+    texts, labels = READERS[args.data](DATA)
     X = cached_embeddings(args.data, texts)  # noqa: N806
     start = time.perf_counter()
     names = args.strategies or STRATEGIES[args.data]

@@ -93,6 +93,20 @@ class NeighbourSmoothing:
             out._index.add(new)
         return out
 
+    def with_k(self, k: int) -> NeighbourSmoothing:
+        """The same references and index read with ``k`` neighbours (shared, not copied:
+        nothing here changes them; each pickled head stores its own)."""
+        if k == self.k:
+            return self
+        if not 1 <= k < self.n_reference:
+            raise ValidationError(f"smoothing needs 1 <= k < {self.n_reference} references, "
+                                  f"got k={k}", where="smoothing.k")
+        out = NeighbourSmoothing.__new__(NeighbourSmoothing)
+        out.k, out.beta, out.reference, out.item_ids = int(k), self.beta, self.reference, \
+            self.item_ids
+        out._index = self._index
+        return out
+
     @property
     def n_reference(self) -> int:
         return len(self.reference)
