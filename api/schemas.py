@@ -232,7 +232,8 @@ VersionRef = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[
 class TrainRequest(BaseModel):
     train_version: VersionRef
     eval_version: VersionRef | None = None
-    c: float = Field(default=10.0, gt=0, le=1e6)
+    c: float | None = Field(default=None, gt=0, le=1e6, description="The classifier's C; "
+                            "null: chosen out of fold with the rest of the recipe")
     promote: bool = Field(default=True, description="Make the model the pre-labeler (registry "
                           "alias prelabeler); false: it stays the registry's candidate until "
                           "POST /projects/{p}/models/{id}/promote")

@@ -86,17 +86,50 @@ def cached_embeddings(name: str, texts: list[str]) -> np.ndarray:
     return X
 
 
+AT = (200, 400, 600)  # budgets whose F1 the table shows
+
+
+def f1_at(row: dict, labels: int) -> float | None:
+    return next((p[1] for p in row["curve"] if p[0] == labels), None)
+
+
 def print_table(results: dict) -> None:
     full = results["full_data_metric"]
     budget = max(p[0] for row in results["strategies"].values() for p in row["curve"])
     print(f"\n{results['dataset']}: {results['n_items']} items, full-data macro-F1 {full:.3f} "
           f"(95%: {0.95 * full:.3f}, 98%: {0.98 * full:.3f})")
-    print(f"{'strategy':<24} {'to 95%':>8} {'to 98%':>8} {'final F1':>9} {'select s':>9}")
+    at = "".join(f"{'F1@' + str(n):>9}" for n in AT)
+    print(f"{'strategy':<24} {'to 95%':>8} {'to 98%':>8}{at} {'final F1':>9} {'select s':>9}")
     for name, row in results["strategies"].items():
         cells = [f">{budget}" if row[k] is None else str(row[k])
                  for k in ("labels_to_95pct", "labels_to_98pct")]
-        print(f"{name:<24} {cells[0]:>8} {cells[1]:>8} {row['curve'][-1][1]:>9.3f} "
+        points = "".join("      n/a" if f1_at(row, n) is None else f"{f1_at(row, n):>9.3f}"
+                         for n in AT)
+        print(f"{name:<24} {cells[0]:>8} {cells[1]:>8}{points} {row['curve'][-1][1]:>9.3f} "
               f"{row['selection_seconds']:>9.2f}")
+    target_table(results)
+
+
+def labels_to_goal(row: dict, goal: float) -> int | None:
+    return next((int(p[0]) for p in row["curve"] if p[1] >= goal), None)
+
+
+def target_table(results: dict, reference: str = "modal-margin") -> None:
+    """Issue 15's target: labels the pipeline needs to reach min(98% of full-data F1,
+    ``reference``'s F1 at the budget), against ``reference`` and random."""
+    rows = results["strategies"]
+    if "pipeline" not in rows or reference not in rows:
+        return
+    full = results["full_data_metric"]
+    goal = min(0.98 * full, rows[reference]["curve"][-1][1])
+    need = {name: labels_to_goal(row, goal) for name, row in rows.items()}
+    budget = rows["pipeline"]["curve"][-1][0]
+    print(f"target min(98% of full, {reference} at {budget:.0f}) = {goal:.3f}; labels to it: "
+          + ", ".join(f"{n} {'>' + str(int(budget)) if v is None else v}"
+                      for n, v in need.items()))
+    for other in (reference, "random"):
+        if need.get("pipeline") and need.get(other):
+            print(f"  pipeline / {other}: {need['pipeline'] / need[other]:.2f}x")
 
 
 def main() -> None:

@@ -93,9 +93,10 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
         params = job.params
         evaluation = (get_version(s, project, params["eval_version"])
                       if params.get("eval_version") is not None else None)
+        c = params.get("c")  # None: chosen out of fold with the recipe
         model = fit_model(s, project, settings,
                           train=get_version(s, project, params["train_version"]),
-                          evaluation=evaluation, c=float(params.get("c", 10.0)),
+                          evaluation=evaluation, c=None if c is None else float(c),
                           job_id=job.id, on_run=lambda run_id: ctx.note(RUNS_KEY, run_id))
         review = review_model(s, project, model)
     with open_session(settings.db_url) as s:

@@ -524,7 +524,11 @@ def simulate(
         "results.json"),
     home: Home = None,
 ) -> None:
-    """Run the loop with an oracle on a labeled file; write learning curves (JSON + PNG)."""
+    """Run the loop with an oracle on a labeled file; write learning curves (JSON + PNG).
+
+    The row "pipeline" is the product with default settings (next-batch's selection with its
+    calibration sample, each retrain's recipe chosen out of fold); each strategy named, and
+    random, is selection alone with a plain classifier."""
     from labelloop.selection.simulate import load_table, log_to_mlflow, plot_curves, run_simulation
 
     def go() -> None:

@@ -253,6 +253,7 @@ def _round_row(session, project, batch, report, model, train_version, oracle, r)
         "tasks": report.n_tasks, "reasons": report.reasons,
         "fit_rows": model.metrics.get("n_train"),
         "pseudo_labels": (model.metrics.get("self_training") or {}).get("n_pseudo"),
+        "recipe": (model.metrics.get("recipe") or {}).get("recipe"),
     }
 
 
@@ -271,6 +272,7 @@ def _format_row(row: dict[str, Any]) -> str:
             f"(true {_fmt(row['auto_accepted_true_accuracy'])}) | alpha "
             f"{_fmt(row['krippendorff_alpha'])} gate {row['gate']} | eval accuracy "
             f"{_fmt(row['eval_accuracy'])} macro-F1 {_fmt(row['eval_macro_f1'])}"
+            + ("" if row.get("recipe") is None else f" recipe {row['recipe']}")
             + ("" if row.get("pseudo_labels") is None else
                f" (+{row['pseudo_labels']} pseudo-labels)")
             + f" | tasks {row['reasons']}")

@@ -40,6 +40,7 @@ SMOOTHING_KS = (0, 5, 10, 20)  # 0: the plain classifier on raw embeddings
 CS = (1.0, 10.0, 100.0)
 MIN_LABELS = 40  # fewer labels: keep the incumbent, unscored
 FOLDS = 5
+MANY_LABELS, FOLDS_MANY = 500, 3  # from this many labels, 3 folds tell recipes apart
 SWITCH_Z = 1.0  # a challenger must win by this many standard errors of the paired difference
 BOOTSTRAP = 200
 UNIFORM_WEIGHT_CAP = 5.0
@@ -204,15 +205,28 @@ def choose_recipe(x: np.ndarray, y: Sequence[Any] | np.ndarray,
     if len(grid) == 1:
         return RecipeChoice(recipe=incumbent, reason="only candidate", **base)
     weight = uniform_weights(uniform)
-    splits = _folds(y, min(folds, len(y)), seed)
+    splits = _folds(y, min(folds if len(y) < MANY_LABELS else FOLDS_MANY, len(y)), seed)
     preds: dict[Recipe, np.ndarray] = {}
+    features: dict[int, np.ndarray] = {}
+
+    def score(recipes: list[Recipe]) -> None:
+        for recipe in recipes:
+            if recipe in preds:
+                continue
+            if recipe.smoothing_k not in features:
+                features[recipe.smoothing_k] = _features(x, smoothing, recipe.smoothing_k)
+            preds[recipe] = out_of_fold(features[recipe.smoothing_k], y, recipe.c, splits, seed)
+
     # Many small fits: one BLAS thread each is several times faster than a pool of them.
     with threadpool_limits(1):
-        for k in sorted({r.smoothing_k for r in grid}):
-            z = _features(x, smoothing, k)
-            for recipe in (r for r in grid if r.smoothing_k == k):
-                preds[recipe] = out_of_fold(z, y, recipe.c, splits, seed)
+        # Coordinate search: every k at the incumbent's C, then every C at the best k (the
+        # two interact little, and this halves the fits of the full grid).
+        score([r for r in grid if r.c == incumbent.c])
+        scores = {r: macro_f1(y, p, weight) for r, p in preds.items()}
+        best_k = max(scores, key=lambda r: (scores[r], r == incumbent)).smoothing_k
+        score([r for r in grid if r.smoothing_k == best_k])
     scores = {r: macro_f1(y, p, weight) for r, p in preds.items()}
+    grid = list(preds)
     best = max(grid, key=lambda r: (scores[r], r == incumbent))
     base["scores"] = {r.key: round(s, 5) for r, s in scores.items()}
     if best == incumbent:
@@ -225,10 +239,22 @@ def choose_recipe(x: np.ndarray, y: Sequence[Any] | np.ndarray,
                         stderr=round(stderr, 5), **base)
 
 
-def fit_head(labels: list[str], x: np.ndarray, y: Sequence[str], recipe: Recipe,
+def fit_head(labels: list[Any], x: np.ndarray, y: Sequence[Any], recipe: Recipe,
              smoothing: NeighbourSmoothing | None, seed: int = 0) -> ClassifierHead:
     """The head a recipe makes: a classifier on x, smoothed with ``recipe.smoothing_k``
     neighbours of ``smoothing``'s references (raw embeddings for k = 0)."""
     use = smoothing.with_k(recipe.smoothing_k) \
         if recipe.smoothing_k and smoothing is not None else None
     return ClassifierHead.fit(labels, x, list(y), c=recipe.c, seed=seed, smoothing=use)
+
+
+def fit_chosen(labels: list[Any], x: np.ndarray, y: Sequence[Any], *,
+               smoothing: NeighbourSmoothing | None, uniform: np.ndarray | None = None,
+               incumbent: Recipe = DEFAULT, c: float | None = None,
+               seed: int = 0) -> tuple[ClassifierHead, RecipeChoice]:
+    """What every retrain does: ``choose_recipe`` on the rows, then ``fit_head`` with the
+    recipe chosen (the product's ``training.service.fit_model`` and ``labelloop simulate``'s
+    ``pipeline`` row both call this)."""
+    choice = choose_recipe(x, y, smoothing, uniform=uniform, incumbent=incumbent, c=c,
+                           seed=seed)
+    return fit_head(labels, x, y, choice.recipe, smoothing, seed), choice

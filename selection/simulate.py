@@ -5,11 +5,15 @@ random seed set, let a strategy pick ``batch_size`` items at a time, "label" the
 hidden column, retrain, and measure macro-F1 on a held-out stratified test split. Every
 strategy trains the same classifier (``LogisticRegression(C=10, max_iter=1000)`` on the
 embeddings), sees the same split and the same seed set within a repeat, so the curves differ
-by selection alone. One extra row, ``default+knn-smoothing``, is the full pipeline as the
-product trains by default: "default" selection and the same classifier on embeddings averaged
-with their 10 nearest training-pool neighbours (``prelabel.smoothing``; test items are
-smoothed with pool neighbours too, never with each other). Only human labels are counted.
-Shapes: ``n`` items, ``d`` dimensions, ``c`` classes.
+by selection alone. One extra row, ``pipeline``, is the product as it runs with default
+settings: each batch holds a uniform calibration sample (``CALIBRATION_SHARE`` of it, drawn by
+``selection.routing.route`` as next-batch draws it) and the rest picked by the "default"
+strategy; each retrain chooses its head's recipe out of fold from the labels at hand and fits
+it (``prelabel.recipe.fit_chosen``, the call ``training.service.fit_model`` makes), with the
+training pool as the smoothing's neighbours (test items are smoothed with pool neighbours
+too, never with each other). Only human labels are counted; auto-accept is not simulated (it
+adds no human label and the head is not fitted on its rows). Shapes: ``n`` items, ``d``
+dimensions, ``c`` classes.
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from labelloop.core.defaults import CALIBRATION_SHARE
 from labelloop.core.errors import ValidationError
 from labelloop.selection.pool import Pool
 from labelloop.selection.strategies import get_strategy
 
-PIPELINE = "default+knn-smoothing"
-SMOOTHING_K = 10
+PIPELINE = "pipeline"
 
 
 @dataclass
@@ -147,7 +151,8 @@ def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_siz
     ``full_data_metric`` is the mean over repeats of macro-F1 of the classifier trained on the
     whole training split; ``labels_to_X`` is the first point of the mean curve at or above X%
     of it. ``selection_seconds`` is time inside ``select`` per simulated run (summed over its
-    rounds, averaged over repeats). ``pipeline=True`` adds the "default+knn-smoothing" row.
+    rounds, averaged over repeats). ``pipeline=True`` adds the "pipeline" row (the product),
+    whose entry also holds ``recipes``: per repeat, the recipe each retrain chose.
     ``progress`` receives one line per finished (strategy, repeat).
     """
     X, codes, n_classes = _check_inputs(X, y, seed_size, batch_size, budget, test_fraction,
@@ -158,16 +163,18 @@ def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_siz
         runs.append((PIPELINE, True))
     curves: dict[str, list[list[float]]] = {name: [] for name, _ in runs}
     seconds: dict[str, list[float]] = {name: [] for name, _ in runs}
+    recipes: list[list[str]] = []
     full_scores = []
     for r in range(repeats):
         split = _split(X, codes, n_classes, test_fraction, seed_size, seed, r)
         full_scores.append(_evaluate(_fit(split.X_train, split.y_train, n_classes), split))
-        smoothed = _smoothed(split) if pipeline else split
         for name, full_pipeline in runs:
             rng = np.random.default_rng([seed, r, zlib.crc32(name.encode())])
-            strategy = get_strategy("default" if full_pipeline else name)
-            curve, spent = _run_one(strategy, split, batch_size, budget, rng,
-                                    smoothed if full_pipeline else split)
+            if full_pipeline:
+                curve, spent, chosen = _run_pipeline(split, batch_size, budget, rng)
+                recipes.append(chosen)
+            else:
+                curve, spent = _run_one(get_strategy(name), split, batch_size, budget, rng)
             curves[name].append(curve)
             seconds[name].append(spent)
             if progress is not None:
@@ -186,6 +193,8 @@ def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_siz
             "labels_to_98pct": _labels_to(labels, mean, 0.98 * full),
             "selection_seconds": float(np.mean(seconds[name])),
         }
+    if pipeline:
+        out[PIPELINE]["recipes"] = recipes
     return {"dataset": dataset, "n_items": int(len(X)), "full_data_metric": full,
             "metric": "macro_f1", "strategies": out}
 
@@ -297,23 +306,10 @@ def _evaluate(model: _Model, split: _Split) -> float:
                           average="macro", zero_division=0))
 
 
-def _smoothed(split: _Split) -> _Split:
-    """The split with every embedding averaged with its nearest training-pool neighbours."""
-    from labelloop.prelabel.smoothing import NeighbourSmoothing
-
-    smoothing = NeighbourSmoothing(split.X_train, k=SMOOTHING_K)
-    return _Split(smoothing.transform(split.X_train), split.y_train,
-                  smoothing.transform(split.X_test), split.y_test, split.seed_set,
-                  split.n_classes)
-
-
 def _run_one(strategy: object, split: _Split, batch_size: int, budget: int,
-             rng: np.random.Generator, features: _Split) -> tuple[list[list[float]], float]:
+             rng: np.random.Generator) -> tuple[list[list[float]], float]:
     """One simulated labeling run -> ([[labels, macro_f1], ...], seconds spent selecting).
-
-    The model trains and is evaluated on ``features`` (``split`` itself, or smoothed);
-    strategies see ``split``'s raw embeddings and the model's probabilities.
-    """
+    The model trains on raw embeddings; the strategy sees them and its probabilities."""
     n_train = len(split.y_train)
     is_labeled = np.zeros(n_train, dtype=bool)
     is_labeled[split.seed_set] = True
@@ -322,12 +318,12 @@ def _run_one(strategy: object, split: _Split, batch_size: int, budget: int,
     budget = min(budget, n_train)
     while True:
         labeled, unlabeled = np.flatnonzero(is_labeled), np.flatnonzero(~is_labeled)
-        model = _fit(features.X_train[labeled], split.y_train[labeled], split.n_classes)
-        curve.append([float(len(labeled)), _evaluate(model, features)])
+        model = _fit(split.X_train[labeled], split.y_train[labeled], split.n_classes)
+        curve.append([float(len(labeled)), _evaluate(model, split)])
         n = min(batch_size, budget - len(labeled))
         if n <= 0 or unlabeled.size == 0:  # (a budget of every training item ends here)
             return curve, spent
-        probs = model.probs(features.X_train[unlabeled])
+        probs = model.probs(split.X_train[unlabeled])
         pool = Pool(probs=probs, embeddings=split.X_train[unlabeled],
                     labeled_embeddings=split.X_train[labeled],
                     labeled_y=split.y_train[labeled],
@@ -337,6 +333,65 @@ def _run_one(strategy: object, split: _Split, batch_size: int, budget: int,
         picked = strategy.select(pool, n, rng)  # type: ignore[attr-defined]
         spent += time.perf_counter() - start
         is_labeled[unlabeled[picked]] = True
+
+
+class _Head:
+    """A product head (``prelabel.heads.ClassifierHead``, labels 0..c-1) as a ``_Model``."""
+
+    def __init__(self, head: object) -> None:
+        self.head = head
+
+    def probs(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        return self.head.predict_proba(X)  # type: ignore[attr-defined]
+
+
+def _run_pipeline(split: _Split, batch_size: int, budget: int, rng: np.random.Generator,
+                  ) -> tuple[list[list[float]], float, list[str]]:
+    """One run of the product with default settings -> (curve, seconds selecting, the recipe
+    each retrain chose). The seed set is a uniform sample, so it counts as calibration rows."""
+    from labelloop.prelabel.recipe import DEFAULT, fit_chosen
+    from labelloop.prelabel.smoothing import NeighbourSmoothing
+    from labelloop.selection.routing import CALIBRATION, RoutingPolicy, route
+
+    strategy = get_strategy("default")
+    smoothing = NeighbourSmoothing(split.X_train, k=DEFAULT.smoothing_k) \
+        if len(split.X_train) > 2 * DEFAULT.smoothing_k else None
+    no_auto = RoutingPolicy(thresholds=None, critical=np.zeros(0, dtype=int))
+    n_train = len(split.y_train)
+    is_labeled = np.zeros(n_train, dtype=bool)
+    is_labeled[split.seed_set] = True
+    uniform = is_labeled.copy()
+    curve: list[list[float]] = []
+    chosen: list[str] = []
+    recipe, spent = DEFAULT, 0.0
+    budget = min(budget, n_train)
+    while True:
+        labeled, unlabeled = np.flatnonzero(is_labeled), np.flatnonzero(~is_labeled)
+        y = split.y_train[labeled]
+        if len(np.unique(y)) < 2:  # a head needs two classes: the simulation's own model
+            model: _Model | _Head = _fit(split.X_train[labeled], y, split.n_classes)
+        else:
+            head, choice = fit_chosen(list(range(split.n_classes)), split.X_train[labeled], y,
+                                      smoothing=smoothing, uniform=uniform[labeled],
+                                      incumbent=recipe)
+            recipe, model = choice.recipe, _Head(head)
+        chosen.append(recipe.key)
+        curve.append([float(len(labeled)), _evaluate(model, split)])  # type: ignore[arg-type]
+        n = min(batch_size, budget - len(labeled))
+        if n <= 0 or unlabeled.size == 0:
+            return curve, spent, chosen
+        probs = model.probs(split.X_train[unlabeled])
+        start = time.perf_counter()
+        n_calibration = min(n - 1, int(round(CALIBRATION_SHARE * n)))
+        routes = route(probs, no_auto, rng, n_calibration=n_calibration)
+        calibration = np.flatnonzero(routes.reason == CALIBRATION)
+        human = np.flatnonzero(routes.reason != CALIBRATION)
+        pool = Pool(probs=probs[human], embeddings=split.X_train[unlabeled[human]])
+        picked = human[strategy.select(pool, min(n - calibration.size, human.size), rng)]
+        spent += time.perf_counter() - start
+        is_labeled[unlabeled[picked]] = True
+        is_labeled[unlabeled[calibration]] = True
+        uniform[unlabeled[calibration]] = True
 
 
 def plot_curves(results: dict, png_path: str | Path) -> Path:

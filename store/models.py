@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from labelloop.core.defaults import CALIBRATION_SHARE
 from labelloop.core.enums import (
     AnnotatorStatus,
     AnswerStatus,
@@ -156,7 +157,8 @@ class Project(Base):
     critical_plausibility: Mapped[float] = mapped_column(Float, default=0.2)
     audit_share: Mapped[float] = mapped_column(Float, default=0.05)
     # Share of each batch drawn uniformly from the pool: the unbiased calibration sample.
-    calibration_share: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
+    calibration_share: Mapped[float] = mapped_column(Float, default=CALIBRATION_SHARE,
+                                                     server_default=str(CALIBRATION_SHARE))
     target_accuracy: Mapped[float] = mapped_column(Float, default=0.98)
     min_agreement: Mapped[float] = mapped_column(Float, default=0.6)
     # Further gate bars (None: bar off) and the gold-item knobs.

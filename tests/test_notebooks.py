@@ -109,7 +109,7 @@ def test_compare_strategies_runs_twice(tmp_path: Path, kernel_env: Path) -> None
         assert f"{COMPARE['INTENTS'] * COMPARE['PER_INTENT']} BANKING77 rows" in text
         # the home's MLflow store keeps every simulation: this one, and the first run's
         assert runs_found(text) == attempt
-        for strategy in (*COMPARE["STRATEGIES"], "random", "default+knn-smoothing"):
+        for strategy in (*COMPARE["STRATEGIES"], "random", "pipeline"):
             assert strategy in text
         assert pngs == 2  # learning curves, labels to the target
     assert (kernel_env / "mlflow.db").exists()

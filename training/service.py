@@ -30,6 +30,7 @@ from labelloop.core.settings import Settings
 from labelloop.prelabel.cache import embed_items, vectors_by_id
 from labelloop.prelabel.calibration import confident_mask
 from labelloop.prelabel.heads import ClassifierHead
+from labelloop.prelabel.recipe import DEFAULT, Recipe, RecipeChoice, fit_chosen, fit_head
 from labelloop.prelabel.service import encoder_for, load_head
 from labelloop.prelabel.smoothing import MAX_REFERENCE, NeighbourSmoothing
 from labelloop.selection.calibration import calibrate_for_model, estimate_for_model
@@ -106,13 +107,14 @@ def training_rows(session: Session, project: Project, settings: Settings,
 
 def train_model(session: Session, project: Project, settings: Settings, *,
                 train: DatasetVersion, evaluation: DatasetVersion | None = None,
-                c: float = 10.0, seed: int = 0, progress: Progress = silent,
+                c: float | None = None, seed: int = 0, progress: Progress = silent,
                 job_id: int | None = None,
                 on_run: Callable[[str], None] | None = None,
                 promote: bool = True) -> ModelVersion:
     """Fit a classifier head on ``train``'s embeddings; evaluate on ``evaluation``; log and
     register in MLflow; with ``promote``, make it the active pre-labeler (else it stays the
-    registry's ``candidate``)."""
+    registry's ``candidate``). ``c`` fixes the classifier's C (None: chosen with the recipe,
+    see ``fit_model``)."""
     model = fit_model(session, project, settings, train=train, evaluation=evaluation, c=c,
                       seed=seed, progress=progress, job_id=job_id, on_run=on_run)
     return install_model(session, project, model, promote=promote, settings=settings)
@@ -166,18 +168,33 @@ def _make_active(session: Session, project: Project, model: ModelVersion,
 
 def fit_model(session: Session, project: Project, settings: Settings, *,
               train: DatasetVersion, evaluation: DatasetVersion | None = None,
-              c: float = 10.0, seed: int = 0, progress: Progress = silent,
+              c: float | None = None, seed: int = 0, progress: Progress = silent,
               job_id: int | None = None,
               on_run: Callable[[str], None] | None = None) -> ModelVersion:
     """Everything of ``train_model`` but storing the row (``install_model``): it reads, and
     so runs in a read-only unit of work, which vectors it computes are cached beside
-    (SQLite's writer is not held while it fits). Returns the model, not yet stored."""
+    (SQLite's writer is not held while it fits). Returns the model, not yet stored.
+
+    The head's recipe (smoothing k and C) is chosen out of fold on the rows it fits
+    (``prelabel.recipe.fit_chosen``, with the uniform calibration rows weighted up and the
+    live model's recipe as the incumbent), unless ``settings.recipe`` is "fixed"; ``c``
+    fixes C either way. The choice and its out-of-fold figures go to the model's metrics
+    (``recipe``) and its MLflow run (``recipe.json``, params and metrics)."""
     version_rows, records = training_rows(session, project, settings, train, evaluation)
     start = time.perf_counter()
     x = _vectors(session, records, settings, progress, train.name)
     smoothing = _smoothing(session, project, settings, seed)
-    head = ClassifierHead.fit(list(project.labels), x, [r["label"] for r in records], c=c,
-                              seed=seed, smoothing=smoothing)
+    labels = [r["label"] for r in records]
+    uniform = np.array([r["lineage"].get("reason") == CALIBRATION for r in records])
+    incumbent = _incumbent(session, project, settings, c)
+    if settings.recipe == "auto":
+        head, choice = fit_chosen(list(project.labels), x, labels, smoothing=smoothing,
+                                  uniform=uniform, incumbent=incumbent, c=c, seed=seed)
+    else:
+        choice = RecipeChoice(recipe=incumbent, incumbent=incumbent, reason="fixed",
+                              n_labels=len(labels), n_uniform=int(uniform.sum()))
+        head = fit_head(list(project.labels), x, labels, incumbent, smoothing, seed)
+    c = choice.recipe.c  # out-of-fold models below train as the head did
     # The unlabeled pool's vectors, read at most once (self-training and calibration share them).
     pool_vectors: PoolVectors = functools.cache(
         lambda: _pool_vectors(session, project, settings))
@@ -187,7 +204,8 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
     fit_seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"n_train": len(records), "fit_seconds": fit_seconds,
                                "n_version_rows": len(version_rows),
-                               "smoothing_k": smoothing.k if smoothing else 0}
+                               "smoothing_k": head.smoothing.k if head.smoothing else 0,
+                               "recipe": choice.to_json()}
     if pseudo is not None:
         metrics["self_training"] = pseudo.summary()
     auto = _calibrate_auto_accept(project, records, x, head, c, seed, pool_vectors,
@@ -264,16 +282,30 @@ def _pool_vectors(session: Session, project: Project,
 PoolVectors = Callable[[], tuple[list[Item], np.ndarray]]
 
 
+def _incumbent(session: Session, project: Project, settings: Settings,
+               c: float | None) -> Recipe:
+    """The recipe a retrain starts from: the live model's, else ``settings.smoothing_k``
+    with C 10 (``c`` when given); "fixed" recipes are always the settings'."""
+    start = Recipe(settings.smoothing_k, float(c) if c is not None else DEFAULT.c)
+    if settings.recipe == "fixed":
+        return start
+    live = session.get(ModelVersion, project.active_model_id) if project.active_model_id \
+        else None
+    key = ((live.metrics or {}).get("recipe") or {}).get("recipe") if live else None
+    return Recipe.from_key(key) if key else start
+
+
 def _smoothing(session: Session, project: Project, settings: Settings,
                seed: int) -> NeighbourSmoothing | None:
     """Neighbour smoothing over a uniform sample of the project's pool items (labeled or not),
-    or None when it is off or the pool is too small to have k neighbours to spare.
+    or None when it is off (a fixed recipe with k 0) or the pool is too small to have k
+    neighbours to spare. Its k is the settings' (the recipe reads the index with its own).
 
-    When the project's current model has a smoothing over the same encoder and k, the new
-    one extends a copy of its index with the pool items it lacks (a uniform sample of them
+    When the project's current model has a smoothing over the same encoder, the new one
+    extends a copy of its index with the pool items it lacks (a uniform sample of them
     while there is room under ``MAX_REFERENCE``): only new items are embedded and indexed."""
-    k = settings.smoothing_k
-    if k == 0:
+    k = settings.smoothing_k or DEFAULT.smoothing_k
+    if settings.recipe == "fixed" and settings.smoothing_k == 0:
         return None
     ids = id_array(session, select(Item.id).where(Item.project_id == project.id,
                                                   Item.split == "pool"))
@@ -304,8 +336,8 @@ def _item_vectors(session: Session, settings: Settings, ids: np.ndarray) -> np.n
 
 def _previous_smoothing(session: Session, project: Project, settings: Settings,
                         k: int) -> NeighbourSmoothing | None:
-    """The smoothing of the project's current model, if it can be extended: a trained
-    head over this encoder with the same k, whose file is there."""
+    """The smoothing of the project's current model, read with ``k`` neighbours, if it can be
+    extended: a trained head over this encoder, whose file is there."""
     model = session.get(ModelVersion, project.active_model_id) if project.active_model_id \
         else None
     if (model is None or model.kind == "zero-shot" or not model.artifact_path
@@ -314,9 +346,9 @@ def _previous_smoothing(session: Session, project: Project, settings: Settings,
         return None
     head = load_head(project, model, encoder_for(settings))
     smoothing = getattr(head, "smoothing", None)
-    if smoothing is None or smoothing.k != k:
+    if smoothing is None or k >= smoothing.n_reference:
         return None
-    return smoothing
+    return smoothing.with_k(k)
 
 
 def _out_of_fold(project: Project, head: ClassifierHead, x: np.ndarray, labels: list[str],
@@ -479,6 +511,7 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
                            "fit_on_auto_accepted": settings.train_on_auto_accepted,
                            "train_version": train.name,
                            "eval_version": evaluation.name if evaluation else "none"})
+        _log_recipe(mlflow, metrics["recipe"])
         mlflow.set_tags({"labelloop.train_version_id": str(train.id),
                          "labelloop.train_digest": train.digest,
                          "labelloop.eval_version_id": str(evaluation.id) if evaluation else "",
@@ -504,6 +537,17 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
         if model.registered_version:
             set_alias(settings.tracking_uri, model.registered_name, CANDIDATE,
                       model.registered_version)
+
+
+def _log_recipe(mlflow, recipe: dict[str, Any]) -> None:  # noqa: ANN001
+    """The recipe chosen (params ``recipe``, ``recipe_reason``), each candidate's out-of-fold
+    macro-F1 (metrics ``recipe_oof_macro_f1/<key>``) and the whole choice (``recipe.json``)."""
+    mlflow.log_params({"recipe": recipe["recipe"], "recipe_reason": recipe["reason"],
+                       "recipe_incumbent": recipe["incumbent"]})
+    if recipe["scores"]:
+        mlflow.log_metrics({f"recipe_oof_macro_f1/{key}": value
+                            for key, value in recipe["scores"].items()})
+    mlflow.log_dict(recipe, "recipe.json")
 
 
 def _log_inputs(mlflow, project: Project, settings: Settings,  # noqa: ANN001

@@ -123,6 +123,7 @@ def _model_rows(models: list[ModelVersion], project: Project,
     ui = mlflow_ui(settings)["url"]
     return [{"id": m.id, "name": m.name, "kind": m.kind, "created_at": m.created_at,
              "n_train": (m.metrics or {}).get("n_train"),
+             "recipe": (m.metrics or {}).get("recipe"),
              "accuracy": (m.metrics or {}).get("accuracy"),
              "macro_f1": (m.metrics or {}).get("macro_f1"), "run_id": m.mlflow_run_id,
              "run_url": f"{ui}/#/experiments/{exp}/runs/{m.mlflow_run_id}"

@@ -46,7 +46,12 @@ class Settings(BaseSettings):
                            "runtime; used only if its embeddings stay within cosine 0.999 of fp32")
     smoothing_k: int = Field(default=10, ge=0, le=100, description="Neighbour smoothing: the "
                              "pre-labeler reads each embedding averaged with its k nearest "
-                             "pool items (prelabel.smoothing); 0 turns it off")
+                             "pool items (prelabel.smoothing); 0 turns it off. With recipe "
+                             "auto, the k a project starts from")
+    recipe: Literal["auto", "fixed"] = Field(
+        default="auto", description="auto: each retrain chooses the head's smoothing k and C "
+        "out of fold from the labels at hand (prelabel.recipe); fixed: smoothing_k and the "
+        "C asked for (10 unless given)")
     self_training: bool = Field(default=False, description="Also train each model on pool "
                                 "items it labels with calibrated confidence >= "
                                 "pseudo_label_threshold (logged to MLflow as an input; never "

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from labelloop.core.errors import ValidationError
+from labelloop.prelabel.recipe import SMOOTHING_KS, Recipe
 from labelloop.selection.simulate import (
     PIPELINE,
     load_table,
@@ -37,13 +38,17 @@ def test_schema_and_random_always_present(results: dict) -> None:
     assert list(results["strategies"]) == ["margin", "default", "random", PIPELINE]
     full = results["full_data_metric"]
     for name, row in results["strategies"].items():
-        assert set(row) == ROW_KEYS, name
+        assert set(row) == ROW_KEYS | ({"recipes"} if name == PIPELINE else set()), name
         assert [p[0] for p in row["curve"]] == [20, 40, 60, 80]
         assert all(0.0 <= p[1] <= 1.0 and p[2] >= 0.0 for p in row["curve"])
         assert row["selection_seconds"] >= 0.0
         for key, share in (("labels_to_95pct", 0.95), ("labels_to_98pct", 0.98)):
             reached = [p[0] for p in row["curve"] if p[1] >= share * full]
             assert row[key] == (reached[0] if reached else None)
+    # The product's retrain chose a recipe at each point of each repeat, from the grid.
+    recipes = results["strategies"][PIPELINE]["recipes"]
+    assert len(recipes) == 2 and all(len(r) == 4 for r in recipes)
+    assert all(Recipe.from_key(key).smoothing_k in SMOOTHING_KS for r in recipes for key in r)
     json.loads(json.dumps(results))  # plain JSON types only
 
 
@@ -84,7 +89,7 @@ def test_plot_and_mlflow(results: dict, tmp_path: Path) -> None:
     assert run.data.params["dataset"] == "banking77-sample"
     assert run.data.params["batch_size"] == "20"
     assert "full_data_metric" in run.data.metrics
-    assert any(k.startswith("final_metric/default_knn-smoothing") for k in run.data.metrics)
+    assert any(k.startswith("final_metric/pipeline") for k in run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"simulation.json", "curves.png"} <= artifacts
     where = client.get_experiment_by_name("test-simulate").artifact_location

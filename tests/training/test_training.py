@@ -47,9 +47,18 @@ def test_train_registers_model_and_becomes_prelabeler(settings, project_name, po
     run = client.get_run(model.mlflow_run_id)
     assert run.data.metrics["macro_f1"] == model.metrics["macro_f1"]
     assert any(k.startswith("f1.") for k in run.data.metrics)
-    # Neighbour smoothing is on by default, and MLflow's copy is the whole head: it takes
-    # raw embeddings and predicts what labelloop predicts.
-    assert model.metrics["smoothing_k"] == 10 and run.data.params["neighbour_smoothing_k"] == "10"
+    # The recipe was chosen out of fold on the 240 labels and logged beside the model; the
+    # head smooths as it says, and MLflow's copy is the whole head: it takes raw embeddings
+    # and predicts what labelloop predicts.
+    recipe = model.metrics["recipe"]
+    assert recipe["reason"] in ("kept", "switched") and recipe["n_labels"] == 240
+    assert recipe["recipe"] in recipe["scores"] and recipe["incumbent"] == "k10-C10"
+    assert run.data.params["recipe"] == recipe["recipe"]
+    assert run.data.metrics[f"recipe_oof_macro_f1/{recipe['recipe']}"] == \
+        recipe["scores"][recipe["recipe"]]
+    assert mlflow.artifacts.load_dict(f"runs:/{model.mlflow_run_id}/recipe.json") == recipe
+    k = int(recipe["recipe"].split("-")[0][1:])
+    assert model.metrics["smoothing_k"] == k and run.data.params["neighbour_smoothing_k"] == str(k)
     from labelloop.prelabel.encoders import load_encoder
     from labelloop.prelabel.heads import ClassifierHead
 
@@ -172,12 +181,14 @@ def test_auto_accepted_rows_stay_in_the_version_but_not_in_the_fit(settings, pro
 def test_smoothing_off_trains_on_raw_embeddings(settings, project_name, pool_csv):
     from labelloop.prelabel.heads import ClassifierHead
 
-    off = settings.model_copy(update={"smoothing_k": 0})
+    off = settings.model_copy(update={"smoothing_k": 0, "recipe": "fixed"})
     with open_session(settings.db_url) as s:
         p = get_project(s, project_name)
         ingest_file(s, p, pool_csv, label_field="category")
         model = train_model(s, p, off, train=freeze_version(s, p))
         assert model.metrics["smoothing_k"] == 0
+        assert model.metrics["recipe"]["reason"] == "fixed"
+        assert model.metrics["recipe"]["recipe"] == "k0-C10"
     head = ClassifierHead.load(model.artifact_path)
     assert head.smoothing is None and head.sklearn_model() is head.model
     run = MlflowClient(settings.tracking_uri).get_run(model.mlflow_run_id)
@@ -264,6 +275,7 @@ def test_the_next_model_extends_the_last_ones_neighbour_index(settings, project_
     from labelloop.prelabel.heads import ClassifierHead
 
     rows = banking_rows("train", LABELS, 30)
+    settings = settings.model_copy(update={"recipe": "fixed"})  # smoothed, k 10, each time
     with open_session(settings.db_url) as s:
         p = get_project(s, project_name)
         ingest_file(s, p, write_csv(tmp_path / "a.csv", rows[:150]), label_field="category")
@@ -284,3 +296,22 @@ def test_the_next_model_extends_the_last_ones_neighbour_index(settings, project_
     assert second.item_ids.tolist() == pool
     assert second.item_ids[:len(first.item_ids)].tolist() == first.item_ids.tolist()
     np.testing.assert_allclose(second.reference[:len(first.item_ids)], first.reference)
+
+
+def test_each_retrain_starts_from_the_live_models_recipe(settings, project_name, pool_csv):
+    """The live model's recipe is the next retrain's incumbent; a C asked for fixes C and
+    leaves k to be chosen; a fixed recipe is the settings' whatever the live model chose."""
+    with open_session(settings.db_url) as s:
+        p = get_project(s, project_name)
+        ingest_file(s, p, pool_csv, label_field="category")
+        version = freeze_version(s, p)
+        first = train_model(s, p, settings, train=version)
+        second = train_model(s, p, settings, train=version)
+        assert second.metrics["recipe"]["incumbent"] == first.metrics["recipe"]["recipe"]
+        fixed_c = train_model(s, p, settings, train=version, c=3.0)
+        assert all(key.endswith("-C3") for key in fixed_c.metrics["recipe"]["scores"])
+        assert fixed_c.metrics["recipe"]["recipe"].endswith("-C3")
+        fixed = train_model(s, p, settings.model_copy(update={"recipe": "fixed"}),
+                            train=version)
+        assert fixed.metrics["recipe"]["recipe"] == "k10-C10"
+        assert fixed.metrics["recipe"]["scores"] == {}
