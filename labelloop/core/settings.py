@@ -41,9 +41,12 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto, cpu or cuda")
     runtime: Literal["torch", "onnx"] = Field(
         default="torch", description="Encoder runtime: torch, or onnx (exported once to ONNX "
-        "Runtime; used only if its embeddings stay within cosine 0.999 of fp32 torch)")
+        "Runtime). A runtime other than fp32 torch is used only if it keeps the pre-labeler's "
+        "answers (prelabel.runtime_check: >= 99.5% the same labels, macro-F1 within 0.005 on "
+        "a labeled probe), else fp32 torch with a warning")
     quantize: bool = Field(default=False, description="int8 dynamic quantisation in that "
-                           "runtime; used only if its embeddings stay within cosine 0.999 of fp32")
+                           "runtime; checked like the runtime (int8 fails that check on "
+                           "MiniLM: benchmarks/prelabel_throughput.py)")
     smoothing_k: int = Field(default=10, ge=0, le=100, description="Neighbour smoothing: the "
                              "pre-labeler reads each embedding averaged with its k nearest "
                              "pool items (prelabel.smoothing); 0 turns it off. With recipe "

@@ -10,7 +10,7 @@ from labelloop.access.projects import get_project
 from labelloop.core.errors import ValidationError
 from labelloop.ingest.service import ingest_file
 from labelloop.prelabel.calibration import expected_calibration_error, fit_temperature
-from labelloop.prelabel.encoders import Encoder, load_encoder, resolve_model_path
+from labelloop.prelabel.encoders import load_encoder, resolve_model_path
 from labelloop.prelabel.heads import ClassifierHead
 from labelloop.prelabel.service import prelabel_project
 from labelloop.store.db import open_session
@@ -72,37 +72,6 @@ def test_classifier_head_maps_unseen_labels_to_zero_and_calibrates():
     assert t > 0
     ece = expected_calibration_error(probs[:, :2], (y == "b").astype(int))
     assert 0 <= ece < 0.2
-
-
-@pytest.mark.parametrize(("runtime", "quantize"), [("torch", True), ("onnx", False),
-                                                    ("onnx", True)])
-def test_faster_runtimes_are_used_only_within_cosine_0999(runtime, quantize):
-    import warnings
-
-    from labelloop.prelabel.encoders import PROBE_TEXTS, load_checked
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        chosen = load_checked(runtime=runtime, quantize=quantize)
-    fp32 = load_encoder()
-    texts = [*PROBE_TEXTS, "a different sentence about a pending transfer"]
-    cos = (chosen.encode(texts) * fp32.encode(texts)).sum(axis=1)
-    assert cos.min() >= 0.999 or (type(chosen) is Encoder and not chosen.quantize)
-
-
-def test_onnx_runtime_matches_torch_and_is_refused_past_the_bar():
-    from labelloop.prelabel.encoders import load_checked
-    from labelloop.prelabel.onnx_encoder import OnnxEncoder
-
-    onnx = load_checked(runtime="onnx")
-    assert isinstance(onnx, OnnxEncoder) and onnx.model_file.is_file()
-    assert onnx.key == load_encoder().key  # same vectors, same embedding cache
-    texts = ["I lost my card", "Why was my transfer declined twice this week?", "ok"]
-    cos = (onnx.encode(texts) * load_encoder().encode(texts)).sum(axis=1)
-    assert cos.min() > 0.99999
-    with pytest.warns(UserWarning, match="using fp32 torch"):
-        refused = load_checked(runtime="onnx", min_cosine=1.5)  # no runtime can pass this
-    assert type(refused) is Encoder and not refused.quantize
 
 
 def test_unknown_runtime_is_a_validation_error():
