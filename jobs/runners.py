@@ -111,6 +111,8 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
                 "registered_version": model.registered_version,
                 "accuracy": model.metrics.get("accuracy"),
                 "macro_f1": model.metrics.get("macro_f1"), "cleared": cleared.to_dict(),
+                "recipe": {k: (model.metrics.get("recipe") or {}).get(k)
+                           for k in ("recipe", "reason", "scores")},
                 "remediation": remediation}
 
 

@@ -245,7 +245,9 @@ def fit_head(labels: list[Any], x: np.ndarray, y: Sequence[Any], recipe: Recipe,
     neighbours of ``smoothing``'s references (raw embeddings for k = 0)."""
     use = smoothing.with_k(recipe.smoothing_k) \
         if recipe.smoothing_k and smoothing is not None else None
-    return ClassifierHead.fit(labels, x, list(y), c=recipe.c, seed=seed, smoothing=use)
+    with warnings.catch_warnings():  # sklearn's hint when classes outnumber half the rows
+        warnings.filterwarnings("ignore", message="The number of unique classes")
+        return ClassifierHead.fit(labels, x, list(y), c=recipe.c, seed=seed, smoothing=use)
 
 
 def fit_chosen(labels: list[Any], x: np.ndarray, y: Sequence[Any], *,

@@ -92,6 +92,11 @@ def test_full_round_over_http(client, team, settings, tmp_path):
     model = client.get("/projects/bank/models").json()[-1]
     assert model["id"] == trained.result["model_version_id"]
     assert model["metrics"]["accuracy"] > 0.5 and model["registered_name"] == "labelloop-bank"
+    # The recipe chosen out of fold: the API's model and the job's result say the same
+    recipe = model["metrics"]["recipe"]
+    assert recipe["recipe"] == trained.result["recipe"]["recipe"]
+    assert recipe["scores"] == trained.result["recipe"]["scores"]
+    assert recipe["recipe"] in recipe["scores"] or recipe["reason"] == "few labels"
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     run = MlflowClient().get_run(model["mlflow_run_id"])
