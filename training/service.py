@@ -420,10 +420,11 @@ def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: n
     (auto-accepted rows would grade the model with its own answers).
 
     With at least ``MIN_CALIBRATION`` rows from the random calibration sample (lineage reason
-    "calibration"), a temperature is fitted on their out-of-fold predictions and the
-    thresholds come from the pool's calibrated confidence (``estimated_thresholds``); the
-    calibration rows themselves are the check (their accepted share and accuracy are stored,
-    and an upper bound below target switches auto-accept off). With fewer, every human row
+    "calibration"), a temperature and a label-noise rate are fitted on their out-of-fold
+    predictions, and on bootstrap resamples of them, and the thresholds are the lowest whose
+    accepted pool items have a one-sided 90% lower bound on accuracy at the target
+    (``selection.auto_accept.pool_estimate``, whatever the head); the calibration rows they
+    accept are stored beside them. With fewer, every human row
     counts and thresholds must pass a Clopper-Pearson lower bound on them: uncertainty-picked
     rows are harder than the pool, so this is safe and strict (often "never").
 

@@ -17,6 +17,8 @@ from labelloop.selection.auto_accept import (
     tighten,
 )
 
+from .test_accuracy_bound import noisy_rows
+
 
 def _calibrated(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Confidences skewed towards 1 and correctness drawn with exactly that probability."""
@@ -152,17 +154,69 @@ def test_estimated_thresholds_leave_critical_items_out() -> None:
     assert not auto_accept_mask(pool, t, np.array([1]))[pool.argmax(1) == 1].any()
 
 
-def test_calibration_rows_floor_tolerates_one_early_error_but_not_a_noise_floor() -> None:
-    from labelloop.selection.auto_accept import _lowest_shrunk
+def _runs_kept(sharpen: float, noise: float, n_cal: int, runs: int = 10,
+               ) -> tuple[dict[str, int], dict[str, float], list[float]]:
+    """Runs (seeds) whose accepted pool items are >= 0.98 accurate (or none accepted), and the
+    mean share accepted, for the point estimate (mean calibrated confidence under the fitted
+    temperature) and for ``pool_estimate``'s bound, from ``n_cal`` calibration rows."""
+    from labelloop.prelabel.calibration import fit_temperature
 
-    conf = np.linspace(0.999, 0.99, 200)  # calibration rows, all confident
-    pool = np.full(5000, 0.995)  # the pool expects 99.5% accuracy up there
-    one_early = np.ones(200, bool)
-    one_early[2] = False  # the third surest row is wrong
-    assert _lowest_shrunk(conf, one_early, pool, 0.98) == conf[-1]  # everything accepted
-    noisy = np.random.default_rng(0).uniform(size=200) > 0.06  # 94% right, however sure
-    assert _lowest_shrunk(conf, noisy, pool, 0.98) > conf[60]  # at most the top third
-    assert _lowest_shrunk(conf, np.zeros(200, bool), pool, 0.98) == NEVER
+    none = np.array([], int)
+    kept, share, noise_fit = {"point": 0, "bound": 0}, {"point": 0.0, "bound": 0.0}, []
+    for seed in range(runs):
+        rng = np.random.default_rng(seed)
+        pool, pool_y = noisy_rows(rng, 5000, sharpen, noise)
+        cal, cal_y = noisy_rows(rng, n_cal, sharpen, noise)
+        right = pool.argmax(1) == pool_y
+        temperature = fit_temperature(np.log(np.clip(cal, 1e-12, 1.0)), cal_y)
+        bound, record = pool_estimate(pool, cal, cal_y, none, 0.98, min_per_class=10**9,
+                                      draws=100)
+        noise_fit.append(record["bound"]["noise"])
+        for name, t in (("point", estimated_thresholds(pool, temperature, none, 0.98,
+                                                       min_per_class=10**9)),
+                        ("bound", bound)):
+            accepted = auto_accept_mask(pool, t, none)
+            kept[name] += int(not accepted.any() or right[accepted].mean() >= 0.98)
+            share[name] += accepted.mean() / runs
+    return kept, share, noise_fit
+
+
+def test_the_bound_keeps_the_promise_run_by_run_where_the_point_estimate_does_not() -> None:
+    # An overconfident model, 200 random calibration rows per run: the temperature fitted on
+    # them is right on average, not in every run, so the point estimate promises too much in
+    # half the runs; the bound at level 0.9 keeps the promise in (at least) 9 runs of 10 and
+    # pays for it with a smaller share.
+    kept, share, _ = _runs_kept(sharpen=2.0, noise=0.0, n_cal=200)
+    assert kept["point"] <= 6
+    assert kept["bound"] >= 9
+    assert 0.15 < share["bound"] < share["point"]
+
+
+def test_few_calibration_rows_make_the_threshold_stricter_than_the_point_estimate() -> None:
+    rng = np.random.default_rng(3)
+    pool, _ = noisy_rows(rng, 5000, sharpen=1.5, noise=0.0)
+    none = np.array([], int)
+    gap = {}
+    for n_cal in (150, 4000):
+        cal, cal_y = noisy_rows(rng, n_cal, sharpen=1.5, noise=0.0)
+        bound, record = pool_estimate(pool, cal, cal_y, none, 0.98, min_per_class=10**9,
+                                      draws=100)
+        point = estimated_thresholds(pool, bound.temperature, none, 0.98, min_per_class=10**9)
+        assert bound.global_threshold > point.global_threshold
+        assert record["bound"]["accuracy_bound"] >= 0.98
+        gap[n_cal] = (auto_accept_mask(pool, point, none).mean()
+                      - auto_accept_mask(pool, bound, none).mean())
+    assert gap[150] > 2 * gap[4000] > 0  # the price of the promise falls with more rows
+
+
+def test_label_noise_the_temperature_cannot_see_switches_auto_accept_off() -> None:
+    # 6% of labels are random whatever the confidence: no item can be 98% right. A temperature
+    # alone reads the noise as overconfidence and still finds a "98%" set (94-96% right);
+    # the noise rate fitted beside it caps every item's accuracy below the target.
+    kept, share, noise_fit = _runs_kept(sharpen=1.0, noise=0.06, n_cal=400, runs=5)
+    assert kept["point"] == 0 and share["point"] > 0.05
+    assert kept["bound"] == 5 and share["bound"] == 0.0
+    assert min(noise_fit) > 0.02
 
 
 def test_new_knobs_reject_bad_values_and_store_nothing(tmp_path) -> None:
