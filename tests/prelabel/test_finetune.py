@@ -28,7 +28,7 @@ def test_a_fine_tuned_encoder_loads_like_any_local_model_and_separates_the_class
     texts, y = [r["text"] for r in rows], np.array([r["category"] for r in rows])
     before = separation(load_encoder().encode(texts), y)
     out = fine_tune(texts, y, base=resolve_model_path("minilm"), out=tmp_path / "tuned",
-                    max_steps=8, batch_size=8, device="cpu")
+                    max_steps=4, batch_size=8, device="cpu")
     assert (out / "config.json").is_file() and not list(tmp_path.glob(".*part"))
     tuned = load_encoder(str(out))
     after = tuned.encode(texts)
