@@ -207,27 +207,26 @@ def choose_recipe(x: np.ndarray, y: Sequence[Any] | np.ndarray,
     weight = uniform_weights(uniform)
     splits = _folds(y, min(folds if len(y) < MANY_LABELS else FOLDS_MANY, len(y)), seed)
     preds: dict[Recipe, np.ndarray] = {}
+    scores: dict[Recipe, float] = {}
     features: dict[int, np.ndarray] = {}
 
     def score(recipes: list[Recipe]) -> None:
-        for recipe in recipes:
-            if recipe in preds:
-                continue
+        for recipe in (r for r in recipes if r not in preds):
             if recipe.smoothing_k not in features:
                 features[recipe.smoothing_k] = _features(x, smoothing, recipe.smoothing_k)
             preds[recipe] = out_of_fold(features[recipe.smoothing_k], y, recipe.c, splits, seed)
+            scores[recipe] = macro_f1(y, preds[recipe], weight)
+
+    def best_so_far() -> Recipe:
+        return max(scores, key=lambda r: (scores[r], r == incumbent))
 
     # Many small fits: one BLAS thread each is several times faster than a pool of them.
     with threadpool_limits(1):
         # Coordinate search: every k at the incumbent's C, then every C at the best k (the
         # two interact little, and this halves the fits of the full grid).
         score([r for r in grid if r.c == incumbent.c])
-        scores = {r: macro_f1(y, p, weight) for r, p in preds.items()}
-        best_k = max(scores, key=lambda r: (scores[r], r == incumbent)).smoothing_k
-        score([r for r in grid if r.smoothing_k == best_k])
-    scores = {r: macro_f1(y, p, weight) for r, p in preds.items()}
-    grid = list(preds)
-    best = max(grid, key=lambda r: (scores[r], r == incumbent))
+        score([r for r in grid if r.smoothing_k == best_so_far().smoothing_k])
+    best = best_so_far()
     base["scores"] = {r.key: round(s, 5) for r, s in scores.items()}
     if best == incumbent:
         return RecipeChoice(recipe=incumbent, reason="kept", **base)
