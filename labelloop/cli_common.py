@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import pydantic
 import typer
 from rich.console import Console
 
@@ -64,10 +65,17 @@ err_console = Console(stderr=True)
 
 
 def run_or_exit(fn):  # noqa: ANN001, ANN202
-    """Turn labelloop errors into a clear one-line message on stderr and exit code 2."""
+    """Turn labelloop errors, and settings that do not validate, into a clear one-line
+    message on stderr and exit code 2."""
     try:
         return fn()
     except LabelloopError as exc:
         where = f" (at {exc.where})" if exc.where else ""
         err_console.print(f"[red]error[/red]: {exc.message}{where}", highlight=False)
+        raise typer.Exit(2) from None
+    except pydantic.ValidationError as exc:  # a LABELLOOP_* variable or labelloop.toml
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        err_console.print(f"[red]error[/red]: setting {field}: {first['msg']} (at "
+                          f"settings.{field}; {exc.error_count()} error(s))", highlight=False)
         raise typer.Exit(2) from None

@@ -35,3 +35,13 @@ def test_create_ingest_and_errors(tmp_path, pool_csv):
     assert r.exit_code == 2 and "already exists" in r.output
     r = runner.invoke(app, ["next-batch", "bank", "--strategy", "nope", "--home", home])
     assert r.exit_code == 2 and "nope" in r.output
+
+
+def test_a_setting_that_does_not_validate_is_exit_2_naming_it(tmp_path, monkeypatch):
+    """LABELLOOP_RECIPE=tuned: exit 2 with the setting's name, and nothing is made."""
+    home = tmp_path / "h"
+    monkeypatch.setenv("LABELLOOP_RECIPE", "tuned")
+    r = runner.invoke(app, ["create-project", "bank", "--labels", "a,b", "--home", str(home)])
+    assert r.exit_code == 2, r.output
+    assert "setting recipe" in r.output and "'auto' or 'fixed'" in r.output
+    assert not home.exists()

@@ -315,3 +315,15 @@ def test_each_retrain_starts_from_the_live_models_recipe(settings, project_name,
                             train=version)
         assert fixed.metrics["recipe"]["recipe"] == "k10-C10"
         assert fixed.metrics["recipe"]["scores"] == {}
+
+
+def test_an_unknown_recipe_mode_is_refused_by_name(tmp_path, monkeypatch):
+    """LABELLOOP_RECIPE is auto or fixed: anything else fails when settings are read,
+    naming the field, before any training."""
+    import pydantic
+
+    monkeypatch.setenv("LABELLOOP_RECIPE", "tuned")
+    with pytest.raises(pydantic.ValidationError, match="recipe"):
+        Settings(home=tmp_path)
+    monkeypatch.setenv("LABELLOOP_RECIPE", "fixed")
+    assert Settings(home=tmp_path).recipe == "fixed"
