@@ -92,19 +92,23 @@ class HoldoutCheck:
 def holdout_check(texts: Sequence[str], y: Sequence[Any], *, base: str | Path,
                   frozen_predict: Any, c: float = 10.0, seed: int = 0,
                   uniform: np.ndarray | None = None, max_steps: int = MAX_STEPS,
-                  ) -> HoldoutCheck:
+                  out: str | Path | None = None) -> HoldoutCheck:
     """Fine-tune on two thirds of the labels (stratified where every class allows), then
     score on the other third: a logistic regression (``c``) on the tuned embeddings against
     ``frozen_predict(fit_idx, held_idx) -> predicted labels of the held rows``, the frozen
     recipe fitted on the same rows (its smoothing and all). Scores are ``recipe.macro_f1``
     with the uniform rows weighted up; the switch needs the gain above ``SWITCH_Z``
-    standard errors of the paired difference, as any recipe change does."""
+    standard errors of the paired difference, as any recipe change does.
+
+    With ``out``, the tuned encoder is kept there (whole or not at all): the encoder the
+    check scored is the one a caller deploys, not a second tuning on all labels it never
+    checked (and half the cost)."""
     import time
 
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 
-    from labelloop.prelabel.encoders import load_encoder
+    from labelloop.prelabel.encoders import Encoder, pick_device
     from labelloop.prelabel.recipe import SWITCH_Z, macro_f1, paired_stderr, uniform_weights
 
     start = time.perf_counter()
@@ -120,8 +124,10 @@ def holdout_check(texts: Sequence[str], y: Sequence[Any], *, base: str | Path,
     frozen = np.asarray(frozen_predict(fit_idx, held))
     with tempfile.TemporaryDirectory(prefix="labelloop-tuned-") as scratch:
         tuned = fine_tune([texts[i] for i in fit_idx], y[fit_idx], base=base,
-                          out=Path(scratch) / "encoder", seed=seed, max_steps=max_steps)
-        z = load_encoder(str(tuned)).encode(list(texts))
+                          out=Path(out) if out is not None else Path(scratch) / "encoder",
+                          seed=seed, max_steps=max_steps)
+        # Loaded here, not through load_encoder's process-wide cache: a scratch folder goes.
+        z = Encoder(name=str(tuned), path=tuned, device=pick_device()).encode(list(texts))
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(z[fit_idx], y[fit_idx])
     tuned_pred = clf.predict(z[held])
     frozen_f1, tuned_f1 = macro_f1(y[held], frozen, weight), macro_f1(y[held], tuned_pred, weight)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from labelloop.core.errors import ConflictError, ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
+from labelloop.prelabel import tuned
 from labelloop.prelabel.arrays import lookup, model_arrays, write_blocks
 from labelloop.prelabel.cache import embed_items, load_embeddings, store_vectors
 from labelloop.prelabel.encoders import Encoder, load_checked, resolve_model_path
@@ -43,30 +44,43 @@ def encoder_for(settings: Settings) -> Encoder:
     return load_checked(settings.encoder, settings.runtime, settings.quantize, settings.device)
 
 
-class LazyEncoder:
-    """``settings``' encoder, loaded on first use of ``dim`` or ``encode`` (seconds: torch
-    and the weights). Its ``key`` needs no loading for fp32 torch, the default; next-batch
-    over a pool whose vectors are all cached never loads it."""
+def encoder_of(settings: Settings, model: ModelVersion | None) -> Encoder:
+    """The encoder ``model`` reads: its own fine-tuned version (``prelabel.tuned``) when it
+    was trained on one, else the one ``settings`` ask for."""
+    if model is not None and tuned.is_tuned(model.encoder):
+        return tuned.load(settings, model.encoder)
+    return encoder_for(settings)
 
-    def __init__(self, settings: Settings) -> None:
+
+class LazyEncoder:
+    """``settings``' encoder (or the tuned encoder ``tuned_key``), loaded on first use of
+    ``dim`` or ``encode`` (seconds: torch and the weights). Its ``key`` needs no loading for
+    fp32 torch, the default, nor for a tuned encoder; next-batch over a pool whose vectors
+    are all cached never loads it."""
+
+    def __init__(self, settings: Settings, tuned_key: str | None = None) -> None:
         self.settings = settings
+        self.tuned_key = tuned_key if tuned.is_tuned(tuned_key) else None
         self._loaded: Encoder | None = None
 
     def load(self) -> Encoder:
         if self._loaded is None:
-            self._loaded = encoder_for(self.settings)
+            self._loaded = (tuned.load(self.settings, self.tuned_key) if self.tuned_key
+                            else encoder_for(self.settings))
         return self._loaded
 
     @property
     def key(self) -> str:
         s = self.settings
+        if self.tuned_key:
+            return self.tuned_key
         if s.runtime == "torch" and not s.quantize:  # load_checked returns it unchecked
             return s.encoder
         return self.load().key  # int8 or ONNX: the check decides which key
 
     @property
     def name(self) -> str:
-        return self.settings.encoder
+        return self.tuned_key or self.settings.encoder
 
     @property
     def dim(self) -> int:
@@ -77,9 +91,11 @@ class LazyEncoder:
         return self.load().encode(texts, batch_size=batch_size, progress=progress)
 
 
-def distributed_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray] | None:
-    """Ray's encode when ``settings.compute`` is ray; None: this process encodes."""
-    if settings.compute != "ray":
+def distributed_encoder(settings: Settings, key: str | None = None,
+                        ) -> Callable[[list[str]], np.ndarray] | None:
+    """Ray's encode when ``settings.compute`` is ray; None: this process encodes (always
+    for a tuned encoder ``key``: Ray's actors load the settings' encoder)."""
+    if settings.compute != "ray" or tuned.is_tuned(key):
         return None
     from labelloop.prelabel.distributed import embed_texts
 
@@ -202,8 +218,8 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
     ``n_items`` counts the items in ``splits``; ``n_done`` those the model has predicted,
     these included (both 0 with ``count=False``: a job's later chunks keep their own tally
     rather than count the whole pool again)."""
-    encoder = encoder_for(settings)
-    model = active_model(session, project, encoder)
+    model = active_model(session, project, LazyEncoder(settings))
+    encoder = encoder_of(settings, model)
     in_splits = (Item.project_id == project.id, Item.split.in_(splits))
     predicted = exists().where(Prediction.item_id == Item.id,
                                Prediction.model_version_id == model.id)
@@ -217,7 +233,7 @@ def prelabel_project(session: Session, project: Project, settings: Settings, *,
     if items:
         vectors = embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
                               progress=progress(f"embed ({encoder.key})", len(items)),
-                              encode=distributed_encoder(settings))
+                              encode=distributed_encoder(settings, encoder.key))
         probs = load_head(project, model, encoder).predict_proba(vectors)
         store_predictions(session, model, [it.id for it in items], probs, project.labels)
     seconds = time.perf_counter() - start
@@ -243,9 +259,9 @@ def prelabel_chunk(settings: Settings, project_id: int, *, limit: int, count: bo
     chunk; the totals only with ``count``. Items another writer predicted in the meantime
     make the chunk start over."""
     url = settings.db_url
-    encoder = encoder_for(settings)
     for _ in range(5):
-        project, model = _model_of(settings, project_id, encoder)
+        project, model = _model_of(settings, project_id, LazyEncoder(settings))
+        encoder = encoder_of(settings, model)
         model_id, name, labels = model.id, model.name, list(project.labels)
         head = load_head(project, model, encoder)  # (zero-shot: encodes; no session held)
         rows, cached, n_items, n_done = _todo(settings, project_id, model_id, splits, limit,
@@ -255,7 +271,7 @@ def prelabel_chunk(settings: Settings, project_id: int, *, limit: int, count: bo
         missing = [(item_id, text) for item_id, text in rows if item_id not in cached]
         if missing:
             texts = [text for _, text in missing]
-            distributed = distributed_encoder(settings)
+            distributed = distributed_encoder(settings, encoder.key)
             vectors = (distributed(texts) if distributed is not None else
                        encoder.encode(texts, batch_size=settings.embed_batch_size))
             cached.update(zip([item_id for item_id, _ in missing], vectors, strict=True))
@@ -282,7 +298,7 @@ def prelabel_chunk(settings: Settings, project_id: int, *, limit: int, count: bo
                         "writer", where="project")
 
 
-def _model_of(settings: Settings, project_id: int, encoder: Encoder,
+def _model_of(settings: Settings, project_id: int, encoder: Encoder | LazyEncoder,
               ) -> tuple[Project, ModelVersion]:
     """The project and its active model, read; written (briefly) only when the zero-shot
     model's row does not exist yet."""

@@ -160,8 +160,8 @@ def next_batch(session: Session, project: Project, settings: Settings, *, size: 
         raise ValidationError(f"seed must lie in [0, 2**32), got {seed}", where="seed")
     chooser = get_strategy(strategy)  # unknown names fail before any work
     lock_project(session, project)  # one next-batch at a time per project
-    encoder = LazyEncoder(settings)  # loaded only if a vector is missing
-    model = active_model(session, project, encoder)
+    model = active_model(session, project, LazyEncoder(settings))
+    encoder = LazyEncoder(settings, model.encoder)  # loaded only if a vector is missing
     _prelabel_missing(session, project, settings, model, prelabel_limit, progress)
     ids = unlabeled_ids(session, project)
     if not ids.size:

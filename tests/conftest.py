@@ -23,9 +23,12 @@ from labelloop.store.db import dispose_engines, open_session
 
 @pytest.fixture(autouse=True, scope="session")
 def _onnx_cache(tmp_path_factory):
-    """ONNX exports made by tests go to a temporary folder, not the user's cache."""
+    """ONNX exports made by tests go to a temporary folder, not the user's cache. Fine-tuning
+    is off unless a test turns it on (tests/training/test_finetuning.py): every test that
+    trains on 100 labels would otherwise spend a minute or more in SetFit."""
     mp = pytest.MonkeyPatch()
     mp.setenv("LABELLOOP_ONNX_CACHE", str(tmp_path_factory.mktemp("onnx")))
+    mp.setenv("LABELLOOP_FINETUNE", "off")
     yield
     mp.undo()
 

@@ -27,18 +27,22 @@ from labelloop.core import failpoints
 from labelloop.core.errors import ValidationError
 from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
+from labelloop.prelabel import tuned
 from labelloop.prelabel.cache import embed_items, vectors_by_id
 from labelloop.prelabel.calibration import confident_mask
+from labelloop.prelabel.encoders import Encoder
 from labelloop.prelabel.heads import ClassifierHead
 from labelloop.prelabel.recipe import DEFAULT, Recipe, RecipeChoice, fit_chosen, fit_head
-from labelloop.prelabel.service import encoder_for, load_head
-from labelloop.prelabel.smoothing import MAX_REFERENCE, NeighbourSmoothing
+from labelloop.prelabel.service import encoder_for
+from labelloop.prelabel.smoothing import NeighbourSmoothing
 from labelloop.selection.calibration import calibrate_for_model, estimate_for_model
 from labelloop.selection.routing import CALIBRATION
 from labelloop.selection.service import unlabeled_pool
 from labelloop.store.models import DatasetVersion, Item, ModelVersion, Project
 from labelloop.store.pages import id_array
+from labelloop.training import finetuning
 from labelloop.training.metrics import confusion_counts, evaluate_predictions
+from labelloop.training.smoothing_index import smoothing_for
 from labelloop.training.tracking import (
     CANDIDATE,
     JOB_TAG,
@@ -60,9 +64,8 @@ from labelloop.versions.service import export_version, version_records
 
 
 def _vectors(session: Session, records: list[dict[str, Any]], settings: Settings,
-             progress: Progress, what: str) -> np.ndarray:
+             progress: Progress, what: str, encoder: Encoder) -> np.ndarray:
     items = [session.get(Item, r["item_id"]) for r in records]
-    encoder = encoder_for(settings)
     return embed_items(session, items, encoder, batch_size=settings.embed_batch_size,
                        progress=progress(f"embed {what}", len(items)))
 
@@ -179,25 +182,41 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
     (``prelabel.recipe.fit_chosen``, with the uniform calibration rows weighted up and the
     live model's recipe as the incumbent), unless ``settings.recipe`` is "fixed"; ``c``
     fixes C either way. The choice and its out-of-fold figures go to the model's metrics
-    (``recipe``) and its MLflow run (``recipe.json``, params and metrics)."""
+    (``recipe``) and its MLflow run (``recipe.json``, params and metrics).
+
+    The encoder is the live model's (the base encoder, or a tuned version of it) unless a
+    fine-tuning check is due (``training.finetuning``): then the frozen recipe above is
+    scored against a SetFit tuning on held-out labels, and where tuning wins the model reads
+    the new tuned encoder, whose vectors of the whole project are computed here, before the
+    model exists (``metrics.finetune``, MLflow ``finetune.json``)."""
     version_rows, records = training_rows(session, project, settings, train, evaluation)
     start = time.perf_counter()
-    x = _vectors(session, records, settings, progress, train.name)
-    smoothing = _smoothing(session, project, settings, seed)
     labels = [r["label"] for r in records]
     uniform = np.array([r["lineage"].get("reason") == CALIBRATION for r in records])
     incumbent = _incumbent(session, project, settings, c)
-    if settings.recipe == "auto":
-        head, choice = fit_chosen(list(project.labels), x, labels, smoothing=smoothing,
-                                  uniform=uniform, incumbent=incumbent, c=c, seed=seed)
-    else:
-        choice = RecipeChoice(recipe=incumbent, incumbent=incumbent, reason="fixed",
-                              n_labels=len(labels), n_uniform=int(uniform.sum()))
-        head = fit_head(list(project.labels), x, labels, incumbent, smoothing, seed)
+    fitter = functools.partial(_fit_recipe, session, project, settings, records, incumbent,
+                               c, seed, progress, train.name)
+    base = encoder_for(settings)
+    plan = finetuning.standing(settings, _live(session, project), base.key)
+    fitted: Fitted | None = None
+    if finetuning.due(settings, plan, len(records)):
+        fitted = fitter(base)  # the check's frozen side; the model too, unless tuning wins
+        x, smoothing, _, choice = fitted
+        plan = finetuning.check(
+            settings, project.id, base.key,
+            [session.get(Item, r["item_id"]).text for r in records], labels,
+            frozen_predict=_predictor(project, x, labels, choice.recipe, smoothing, seed),
+            c=choice.recipe.c, seed=seed, uniform=uniform)
+    encoder = tuned.load(settings, plan.key) if tuned.is_tuned(plan.key) else base
+    if plan.made:  # a new encoder version: the pool's vectors before the model goes live
+        _embed_project(session, project, settings, encoder, progress)
+    if fitted is None or plan.made:
+        fitted = fitter(encoder)
+    x, smoothing, head, choice = fitted
     c = choice.recipe.c  # out-of-fold models below train as the head did
     # The unlabeled pool's vectors, read at most once (self-training and calibration share them).
     pool_vectors: PoolVectors = functools.cache(
-        lambda: _pool_vectors(session, project, settings))
+        lambda: _pool_vectors(session, project, settings, encoder))
     pseudo: Pseudo | None = None
     if settings.self_training:
         head, pseudo = _self_train(project, settings, records, x, head, c, seed, pool_vectors)
@@ -206,6 +225,8 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
                                "n_version_rows": len(version_rows),
                                "smoothing_k": head.smoothing.k if head.smoothing else 0,
                                "recipe": choice.to_json()}
+    if plan.state:
+        metrics["finetune"] = plan.state
     if pseudo is not None:
         metrics["self_training"] = pseudo.summary()
     auto = _calibrate_auto_accept(project, records, x, head, c, seed, pool_vectors,
@@ -216,7 +237,7 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
                    evaluation=evaluation, diff=_data_diff(session, project, train))
     if evaluation is not None:
         data.eval_records = version_records(session, evaluation)
-        xe = _vectors(session, data.eval_records, settings, progress, evaluation.name)
+        xe = _vectors(session, data.eval_records, settings, progress, evaluation.name, encoder)
         data.eval_pred = [project.labels[k] for k in head.predict_proba(xe).argmax(axis=1)]
         metrics |= evaluate_predictions([r["label"] for r in data.eval_records],
                                         data.eval_pred, list(project.labels))
@@ -226,7 +247,7 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
     # all named by the run's id (never reused, so nothing is overwritten), and a run
     # without a row is an orphan that reconcile() ends and removes with its file and version.
     model = ModelVersion(project_id=project.id, name=f"classifier/{train.name}",
-                         kind="classifier", encoder=encoder_for(settings).key,
+                         kind="classifier", encoder=encoder.key,
                          train_version_id=train.id,
                          eval_version_id=evaluation.id if evaluation else None,
                          metrics=metrics)
@@ -234,6 +255,63 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
              on_run=on_run)
     failpoints.hit("train.run-ended")
     return model
+
+
+Fitted = tuple[np.ndarray, NeighbourSmoothing | None, ClassifierHead, RecipeChoice]
+
+
+def _fit_recipe(session: Session, project: Project, settings: Settings,
+                records: list[dict[str, Any]], incumbent: Recipe, c: float | None, seed: int,
+                progress: Progress, what: str, encoder: Encoder) -> Fitted:
+    """The rows' vectors under ``encoder``, the smoothing index over its pool vectors, and
+    the head: the recipe chosen out of fold (``fit_chosen``), or the incumbent when
+    ``settings.recipe`` is "fixed"."""
+    x = _vectors(session, records, settings, progress, what, encoder)
+    smoothing = smoothing_for(session, project, settings, encoder, seed)
+    labels = [r["label"] for r in records]
+    uniform = np.array([r["lineage"].get("reason") == CALIBRATION for r in records])
+    if settings.recipe == "auto":
+        head, choice = fit_chosen(list(project.labels), x, labels, smoothing=smoothing,
+                                  uniform=uniform, incumbent=incumbent, c=c, seed=seed)
+    else:
+        choice = RecipeChoice(recipe=incumbent, incumbent=incumbent, reason="fixed",
+                              n_labels=len(labels), n_uniform=int(uniform.sum()))
+        head = fit_head(list(project.labels), x, labels, incumbent, smoothing, seed)
+    return x, smoothing, head, choice
+
+
+def _predictor(project: Project, x: np.ndarray, labels: list[str], recipe: Recipe,
+               smoothing: NeighbourSmoothing | None, seed: int,
+               ) -> Callable[[np.ndarray, np.ndarray], list[str]]:
+    """``(fit_idx, held) -> labels``: ``recipe`` fitted on the rows ``fit_idx`` of (x,
+    labels), predicting the rows ``held`` (the frozen side of the fine-tuning check)."""
+    def predict(fit_idx: np.ndarray, held: np.ndarray) -> list[str]:
+        head = fit_head(list(project.labels), x[fit_idx], [labels[i] for i in fit_idx],
+                        recipe, smoothing, seed)
+        return [project.labels[k] for k in head.predict_proba(x[held]).argmax(axis=1)]
+    return predict
+
+
+def _live(session: Session, project: Project) -> ModelVersion | None:
+    return session.get(ModelVersion, project.active_model_id) \
+        if project.active_model_id else None
+
+
+EMBED_CHUNK = 2_000  # vectors per cached write while a new encoder embeds the project
+
+
+def _embed_project(session: Session, project: Project, settings: Settings, encoder: Encoder,
+                   progress: Progress) -> None:
+    """Every pool, gold and evaluation item's vector under ``encoder`` (a new tuned
+    version), cached chunk by chunk: the model that reads them goes live with its pool
+    ready to pre-label, and until then the live model serves from its own vectors."""
+    ids = id_array(session, select(Item.id).where(
+        Item.project_id == project.id, Item.split.in_(("pool", "gold", "eval"))))
+    tick = progress(f"embed the project ({encoder.key})", len(ids))
+    for start in range(0, len(ids), EMBED_CHUNK):
+        vectors_by_id(session, ids[start:start + EMBED_CHUNK].tolist(), encoder,
+                      batch_size=settings.embed_batch_size)
+        tick(len(ids[start:start + EMBED_CHUNK]))
 
 
 def model_dir(settings: Settings, project: Project) -> Path:
@@ -269,14 +347,13 @@ class Pseudo:
         return h.hexdigest()
 
 
-def _pool_vectors(session: Session, project: Project,
-                  settings: Settings) -> tuple[list[Item], np.ndarray]:
+def _pool_vectors(session: Session, project: Project, settings: Settings,
+                  encoder: Encoder) -> tuple[list[Item], np.ndarray]:
     pool = unlabeled_pool(session, project)
     if len(pool) > MAX_POOL_SAMPLE:  # estimates and pseudo-labels need a sample, not all
         rng = np.random.default_rng(0)
         pool = [pool[i] for i in np.sort(rng.choice(len(pool), MAX_POOL_SAMPLE, replace=False))]
-    return pool, embed_items(session, pool, encoder_for(settings),
-                             batch_size=settings.embed_batch_size)
+    return pool, embed_items(session, pool, encoder, batch_size=settings.embed_batch_size)
 
 
 PoolVectors = Callable[[], tuple[list[Item], np.ndarray]]
@@ -293,62 +370,6 @@ def _incumbent(session: Session, project: Project, settings: Settings,
         else None
     key = ((live.metrics or {}).get("recipe") or {}).get("recipe") if live else None
     return Recipe.from_key(key) if key else start
-
-
-def _smoothing(session: Session, project: Project, settings: Settings,
-               seed: int) -> NeighbourSmoothing | None:
-    """Neighbour smoothing over a uniform sample of the project's pool items (labeled or not),
-    or None when it is off (a fixed recipe with k 0) or the pool is too small to have k
-    neighbours to spare. Its k is the settings' (the recipe reads the index with its own).
-
-    When the project's current model has a smoothing over the same encoder, the new one
-    extends a copy of its index with the pool items it lacks (a uniform sample of them
-    while there is room under ``MAX_REFERENCE``): only new items are embedded and indexed."""
-    k = settings.smoothing_k or DEFAULT.smoothing_k
-    if settings.recipe == "fixed" and settings.smoothing_k == 0:
-        return None
-    ids = id_array(session, select(Item.id).where(Item.project_id == project.id,
-                                                  Item.split == "pool"))
-    if len(ids) <= 2 * k:
-        return None
-    previous = _previous_smoothing(session, project, settings, k)
-    if previous is not None and previous.item_ids is not None and bool(
-            np.isin(previous.item_ids, ids).all()):
-        fresh = np.setdiff1d(ids, previous.item_ids)
-        room = max(0, MAX_REFERENCE - previous.n_reference)
-        if len(fresh) > room:
-            rng = np.random.default_rng(seed)
-            fresh = np.sort(rng.choice(fresh, room, replace=False))
-        if not len(fresh):
-            return previous
-        return previous.extended(_item_vectors(session, settings, fresh), fresh)
-    if len(ids) > MAX_REFERENCE:
-        rng = np.random.default_rng(seed)
-        ids = np.sort(rng.choice(ids, MAX_REFERENCE, replace=False))
-    return NeighbourSmoothing(_item_vectors(session, settings, ids), k=k, seed=seed,
-                              item_ids=ids)
-
-
-def _item_vectors(session: Session, settings: Settings, ids: np.ndarray) -> np.ndarray:
-    return vectors_by_id(session, ids.tolist(), encoder_for(settings),
-                         batch_size=settings.embed_batch_size)
-
-
-def _previous_smoothing(session: Session, project: Project, settings: Settings,
-                        k: int) -> NeighbourSmoothing | None:
-    """The smoothing of the project's current model, read with ``k`` neighbours, if it can be
-    extended: a trained head over this encoder, whose file is there."""
-    model = session.get(ModelVersion, project.active_model_id) if project.active_model_id \
-        else None
-    if (model is None or model.kind == "zero-shot" or not model.artifact_path
-            or model.encoder != encoder_for(settings).key
-            or not Path(model.artifact_path).is_file()):
-        return None
-    head = load_head(project, model, encoder_for(settings))
-    smoothing = getattr(head, "smoothing", None)
-    if smoothing is None or k >= smoothing.n_reference:
-        return None
-    return smoothing.with_k(k)
 
 
 def _out_of_fold(project: Project, head: ClassifierHead, x: np.ndarray, labels: list[str],
@@ -513,6 +534,8 @@ def _log_run(model: ModelVersion, project: Project, settings: Settings, head: Cl
                            "train_version": train.name,
                            "eval_version": evaluation.name if evaluation else "none"})
         _log_recipe(mlflow, metrics["recipe"])
+        if metrics.get("finetune"):
+            _log_finetune(mlflow, metrics["finetune"])
         mlflow.set_tags({"labelloop.train_version_id": str(train.id),
                          "labelloop.train_digest": train.digest,
                          "labelloop.eval_version_id": str(evaluation.id) if evaluation else "",
@@ -549,6 +572,18 @@ def _log_recipe(mlflow, recipe: dict[str, Any]) -> None:  # noqa: ANN001
         mlflow.log_metrics({f"recipe_oof_macro_f1/{key}": value
                             for key, value in recipe["scores"].items()})
     mlflow.log_dict(recipe, "recipe.json")
+
+
+def _log_finetune(mlflow, state: dict[str, Any]) -> None:  # noqa: ANN001
+    """The fine-tuning check, when this retrain ran one: param ``finetune`` (tuned or
+    frozen), the held-out macro-F1 of both sides, and the whole state (``finetune.json``)."""
+    if state.get("checked"):
+        mlflow.log_params({"finetune": "tuned" if tuned.is_tuned(state["encoder"])
+                           else "frozen", "finetune_steps": state.get("steps")})
+        mlflow.log_metrics({"finetune_frozen_macro_f1": state["frozen_macro_f1"],
+                            "finetune_tuned_macro_f1": state["tuned_macro_f1"],
+                            "finetune_seconds": state["seconds"]})
+    mlflow.log_dict(state, "finetune.json")
 
 
 def _log_inputs(mlflow, project: Project, settings: Settings,  # noqa: ANN001

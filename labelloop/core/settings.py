@@ -55,6 +55,18 @@ class Settings(BaseSettings):
         default="auto", description="auto: each retrain chooses the head's smoothing k and C "
         "out of fold from the labels at hand (prelabel.recipe); fixed: smoothing_k and the "
         "C asked for (10 unless given)")
+    finetune: Literal["auto", "off"] = Field(
+        default="auto", description="auto: from finetune_min_labels labels, a retrain checks "
+        "whether few-shot fine-tuning of the encoder (SetFit, prelabel.finetune) beats the "
+        "frozen encoder on a third of the labels it did not tune on, and again each time the "
+        "labels have doubled; where it wins, the model reads a tuned encoder version of its "
+        "own, whose pool vectors the training job computes before the model goes live. off: "
+        "the frozen encoder always")
+    finetune_min_labels: int = Field(default=100, ge=40, description="Labels (besides "
+                                     "auto-accepted) before the first fine-tuning check")
+    finetune_steps: int = Field(default=200, ge=1, le=100_000, description="Contrastive "
+                                "steps of 16 pairs per fine-tune (about 0.4 s each on 2 CPU "
+                                "cores for MiniLM)")
     self_training: bool = Field(default=False, description="Also train each model on pool "
                                 "items it labels with calibrated confidence >= "
                                 "pseudo_label_threshold (logged to MLflow as an input; never "

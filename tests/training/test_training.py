@@ -108,7 +108,7 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
                     for i, it in enumerate(items)]
 
         def pool() -> tuple:
-            return _pool_vectors(s, p, settings)
+            return _pool_vectors(s, p, settings, encoder_for(settings))
 
         estimated = _calibrate_auto_accept(p, records(120), x, head, 10.0, 0, pool)
         strict = _calibrate_auto_accept(p, records(40), x, head, 10.0, 0, pool)
