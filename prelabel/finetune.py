@@ -22,7 +22,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,21 @@ HOLDOUT = 1 / 3
 
 def fine_tune(texts: Sequence[str], labels: Sequence[Any], *, base: str | Path,
               out: str | Path, seed: int = 0, max_steps: int = MAX_STEPS,
-              batch_size: int = BATCH_SIZE, device: str = "auto") -> Path:
+              batch_size: int = BATCH_SIZE, device: str = "auto",
+              progress: Callable[[int], None] | None = None) -> Path:
     """Fine-tune the encoder at ``base`` (a local sentence-transformers or Hugging Face
     folder) on (texts, labels) with SetFit's contrastive pairs, and write the tuned encoder to
     ``out``, whole or not at all (a folder written beside it, then renamed). Returns ``out``.
-    Runs on a GPU when there is one (``device`` "auto")."""
+    Runs on a GPU when there is one (``device`` "auto"). ``progress(1)`` after each step;
+    SetFit's own bars and logs stay quiet."""
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
+    from transformers import ProgressCallback, TrainerCallback
+
+    class Steps(TrainerCallback):
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            if progress is not None:
+                progress(1)
 
     from labelloop.prelabel.encoders import pick_device
 
@@ -57,12 +66,14 @@ def fine_tune(texts: Sequence[str], labels: Sequence[Any], *, base: str | Path,
     names = sorted({str(label) for label in labels})
     index = {name: i for i, name in enumerate(names)}
     data = Dataset.from_dict({"text": list(texts), "label": [index[str(x)] for x in labels]})
-    model = SetFitModel.from_pretrained(str(base), device=pick_device(device))
-    with tempfile.TemporaryDirectory(prefix="labelloop-setfit-") as scratch:
+    with _quiet(), tempfile.TemporaryDirectory(prefix="labelloop-setfit-") as scratch:
+        model = SetFitModel.from_pretrained(str(base), device=pick_device(device))
         args = TrainingArguments(output_dir=scratch, batch_size=batch_size, num_epochs=1,
                                  max_steps=max_steps, seed=seed, report_to="none",
-                                 save_strategy="no", show_progress_bar=False)
-        trainer = Trainer(model=model, args=args, train_dataset=data)
+                                 save_strategy="no", show_progress_bar=False,
+                                 logging_strategy="no")
+        trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[Steps()])
+        trainer.st_trainer.remove_callback(ProgressCallback)
         trainer.train_embeddings(*trainer.dataset_to_parameters(data), args=args)
     partial = out.with_name(f".{out.name}.{uuid.uuid4().hex}.part")
     model.model_body.save(str(partial))
@@ -70,6 +81,26 @@ def fine_tune(texts: Sequence[str], labels: Sequence[Any], *, base: str | Path,
         shutil.rmtree(out)
     os.replace(partial, out)
     return out
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """SetFit's notices that say nothing here: no classification head in a sentence
+    encoder's folder (none is wanted), pinned memory without a GPU."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("setfit", "sentence_transformers")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pin_memory.*")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 @dataclass
@@ -92,7 +123,8 @@ class HoldoutCheck:
 def holdout_check(texts: Sequence[str], y: Sequence[Any], *, base: str | Path,
                   frozen_predict: Any, c: float = 10.0, seed: int = 0,
                   uniform: np.ndarray | None = None, max_steps: int = MAX_STEPS,
-                  out: str | Path | None = None) -> HoldoutCheck:
+                  out: str | Path | None = None,
+                  progress: Callable[[int], None] | None = None) -> HoldoutCheck:
     """Fine-tune on two thirds of the labels (stratified where every class allows), then
     score on the other third: a logistic regression (``c``) on the tuned embeddings against
     ``frozen_predict(fit_idx, held_idx) -> predicted labels of the held rows``, the frozen
@@ -125,7 +157,7 @@ def holdout_check(texts: Sequence[str], y: Sequence[Any], *, base: str | Path,
     with tempfile.TemporaryDirectory(prefix="labelloop-tuned-") as scratch:
         tuned = fine_tune([texts[i] for i in fit_idx], y[fit_idx], base=base,
                           out=Path(out) if out is not None else Path(scratch) / "encoder",
-                          seed=seed, max_steps=max_steps)
+                          seed=seed, max_steps=max_steps, progress=progress)
         # Loaded here, not through load_encoder's process-wide cache: a scratch folder goes.
         z = Encoder(name=str(tuned), path=tuned, device=pick_device()).encode(list(texts))
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(z[fit_idx], y[fit_idx])

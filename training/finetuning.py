@@ -59,13 +59,15 @@ def due(settings: Settings, plan: EncoderPlan, n_labels: int) -> bool:
 
 def check(settings: Settings, project_id: int, base_key: str, texts: Sequence[str],
           y: Sequence[Any], *, frozen_predict: Callable[[np.ndarray, np.ndarray], Any],
-          c: float, seed: int, uniform: np.ndarray) -> EncoderPlan:
+          c: float, seed: int, uniform: np.ndarray,
+          progress: Callable[[int], None] | None = None) -> EncoderPlan:
     """Run the holdout check; keep the tuned encoder (a new key under ``<home>/encoders``)
     where it wins, else delete it and stay on ``base_key``."""
     key = tuned.new_key(project_id)
     result = holdout_check(texts, y, base=resolve_model_path(settings.encoder),
                            frozen_predict=frozen_predict, c=c, seed=seed, uniform=uniform,
-                           max_steps=settings.finetune_steps, out=tuned.folder(settings, key))
+                           max_steps=settings.finetune_steps, out=tuned.folder(settings, key),
+                           progress=progress)
     if not result.fine_tune:
         tuned.remove(settings, key)
     chosen = key if result.fine_tune else base_key

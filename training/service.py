@@ -206,7 +206,8 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
             settings, project.id, base.key,
             [session.get(Item, r["item_id"]).text for r in records], labels,
             frozen_predict=_predictor(project, x, labels, choice.recipe, smoothing, seed),
-            c=choice.recipe.c, seed=seed, uniform=uniform)
+            c=choice.recipe.c, seed=seed, uniform=uniform,
+            progress=progress("fine-tune the encoder", settings.finetune_steps))
     encoder = tuned.load(settings, plan.key) if tuned.is_tuned(plan.key) else base
     if plan.made:  # a new encoder version: the pool's vectors before the model goes live
         _embed_project(session, project, settings, encoder, progress)
