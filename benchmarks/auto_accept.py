@@ -64,7 +64,7 @@ from labelloop.selection.auto_accept import (  # noqa: E402
     tighten,
 )
 from labelloop.selection.strategies import Pool, get_strategy  # noqa: E402
-from labelloop.training.service import CALIBRATION_FOLDS  # noqa: E402
+from labelloop.training.out_of_fold import CALIBRATION_FOLDS  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "auto_accept.json"
 

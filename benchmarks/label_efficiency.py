@@ -7,7 +7,8 @@
 AG News: seed 40, batches of 40, budget 800; BANKING77: seed 100, batches of 100, budget
 2,000; both 3 repeats, 20% stratified test split, MiniLM embeddings cached under
 benchmarks/results/cache/. Prints a table and writes benchmarks/results/
-label_efficiency_<data>.json and .png.
+label_efficiency_<data>.json and .png. ``--finetune`` adds fine-tuning to the pipeline row,
+as the product's retrain runs it (``labelloop simulate`` does so by default).
 """
 
 from __future__ import annotations
@@ -140,17 +141,33 @@ def main() -> None:
                         help="default: all of " + ", ".join(STRATEGIES["ag_news"]))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="", help="suffix for the output file names")
+    parser.add_argument("--finetune", action="store_true", help="the pipeline row fine-tunes "
+                        "the encoder where retraining would (the product's default: "
+                        "LABELLOOP_FINETUNE=auto; minutes per check on a CPU)")
     args = parser.parse_args()
 
+    from labelloop.core.settings import Settings
+    from labelloop.prelabel.encoders import resolve_model_path
+    from labelloop.prelabel.finetune import Tuning
     from labelloop.selection.simulate import plot_curves, run_simulation
 
     texts, labels = READERS[args.data](DATA)
     X = cached_embeddings(args.data, texts)  # noqa: N806
     start = time.perf_counter()
     names = args.strategies or STRATEGIES[args.data]
+    settings = Settings()
+    tuning = Tuning(texts, base=resolve_model_path(settings.encoder),
+                    min_labels=settings.finetune_min_labels,
+                    steps=settings.finetune_steps) if args.finetune else None
     results = run_simulation(X, np.asarray(labels), names, repeats=args.repeats,
                              test_fraction=0.2, seed=args.seed, progress=print,
-                             dataset=args.data, **SETTINGS[args.data])
+                             dataset=args.data, tuning=tuning, **SETTINGS[args.data])
+    if tuning is not None:
+        tuning.close()
+        for check in tuning.checks:
+            print(f"fine-tuning check at {check['labels']} labels: frozen "
+                  f"{check['frozen_macro_f1']:.3f}, tuned {check['tuned_macro_f1']:.3f} -> "
+                  f"{'tuned' if check['fine_tune'] else 'frozen'} ({check['seconds']:.0f} s)")
     print(f"simulation took {time.perf_counter() - start:.0f}s")
     print_table(results)
     stem = f"label_efficiency_{args.data}{args.tag}"

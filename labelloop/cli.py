@@ -520,6 +520,10 @@ def simulate(
         help="Repeatable (default: default); random always runs")] = None,
     seed_size: int = 40, batch_size: int = 40, budget: int = 800, test_fraction: float = 0.2,
     repeats: int = 3, seed: int = 0,
+    finetune: Annotated[bool | None, typer.Option(
+        "--finetune/--no-finetune", help="Fine-tune the encoder in the pipeline row where "
+        "retraining would (default: as the settings say, LABELLOOP_FINETUNE; needs texts, "
+        "not --vectors-field)")] = None,
     out: Annotated[Path, typer.Option(help="results.json; the PNG is written beside")] = Path(
         "results.json"),
     home: Home = None,
@@ -527,8 +531,9 @@ def simulate(
     """Run the loop with an oracle on a labeled file; write learning curves (JSON + PNG).
 
     The row "pipeline" is the product with default settings (next-batch's selection with its
-    calibration sample, each retrain's recipe chosen out of fold); each strategy named, and
-    random, is selection alone with a plain classifier."""
+    calibration sample, each retrain's recipe chosen out of fold, the encoder fine-tuned
+    where the holdout check says so); each strategy named, and random, is selection alone
+    with a plain classifier."""
     from labelloop.selection.simulate import load_table, log_to_mlflow, plot_curves, run_simulation
 
     def go() -> None:
@@ -536,11 +541,16 @@ def simulate(
         table = load_table(data, text_field, label_field, vectors_field)
         x = table.vectors if table.vectors is not None else _cached_embeddings(
             settings, table.texts)
-        with console.status("simulating") as status:
-            results = run_simulation(x, table.labels, strategy or ["default"], seed_size,
-                                     batch_size, budget, test_fraction, repeats, seed,
-                                     progress=lambda msg: status.update(msg),
-                                     dataset=data.name)
+        tuning = _tuning(settings, table, finetune)
+        try:
+            with console.status("simulating") as status:
+                results = run_simulation(x, table.labels, strategy or ["default"], seed_size,
+                                         batch_size, budget, test_fraction, repeats, seed,
+                                         progress=lambda msg: status.update(msg),
+                                         dataset=data.name, tuning=tuning)
+        finally:
+            if tuning is not None:
+                tuning.close()
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))
         png = plot_curves(results, out.with_suffix(".png"))
@@ -553,6 +563,19 @@ def simulate(
                       f"{png}; MLflow run {run_id}")
 
     run_or_exit(go)
+
+
+def _tuning(settings: Settings, table, finetune: bool | None):  # noqa: ANN001, ANN202
+    """The pipeline row's fine-tuning (``prelabel.finetune.Tuning``), by the settings'
+    rule; None when off, or when the table gives vectors (there is no text to tune on)."""
+    from labelloop.prelabel.encoders import resolve_model_path
+    from labelloop.prelabel.finetune import Tuning
+
+    on = settings.finetune == "auto" if finetune is None else finetune
+    if not on or table.vectors is not None:
+        return None
+    return Tuning(table.texts, base=resolve_model_path(settings.encoder),
+                  min_labels=settings.finetune_min_labels, steps=settings.finetune_steps)
 
 
 def _cached_embeddings(settings: Settings, texts: list[str]):  # noqa: ANN202

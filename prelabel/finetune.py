@@ -36,6 +36,16 @@ MAX_STEPS = 200  # contrastive steps: enough pairs for a few hundred labels
 BATCH_SIZE = 16
 MIN_LABELS = 40  # fewer: no fine-tuning (too few pairs of every class)
 HOLDOUT = 1 / 3
+GROWTH = 2.0  # a retrain checks again once the labels have grown this much since the last
+
+
+def check_due(n_labels: int, last_checked: float | None, min_labels: int) -> bool:
+    """The rule every retrain follows (``training.finetuning``, ``labelloop simulate``): the
+    first check at ``min_labels`` labels, then each time the labels have grown ``GROWTH``
+    times since the last one."""
+    if n_labels < min_labels:
+        return False
+    return last_checked is None or n_labels >= GROWTH * float(last_checked)
 
 
 def fine_tune(texts: Sequence[str], labels: Sequence[Any], *, base: str | Path,
@@ -169,3 +179,34 @@ def holdout_check(texts: Sequence[str], y: Sequence[Any], *, base: str | Path,
                         tuned_macro_f1=tuned_f1, gain=gain, stderr=stderr,
                         fine_tune=bool(gain > SWITCH_Z * stderr),
                         seconds=time.perf_counter() - start)
+
+
+class Tuning:
+    """Fine-tuning inside ``labelloop simulate``'s ``pipeline`` row, by the product's rule
+    (``check_due``, ``holdout_check``): ``texts`` are the table's, indexed like its rows.
+    ``check`` returns the tuned encoder where it wins (kept in a folder this object owns
+    until ``close``), else None."""
+
+    def __init__(self, texts: Sequence[str], *, base: str | Path, min_labels: int,
+                 steps: int = MAX_STEPS) -> None:
+        self.texts, self.base, self.min_labels, self.steps = list(texts), base, min_labels, steps
+        self._dir = tempfile.TemporaryDirectory(prefix="labelloop-simulate-tuned-")
+        self.checks: list[dict[str, Any]] = []
+
+    def check(self, rows: np.ndarray, y: np.ndarray, frozen_predict: Any, *, c: float,
+              seed: int, uniform: np.ndarray) -> Any:
+        from labelloop.prelabel.encoders import Encoder, pick_device
+
+        out = Path(self._dir.name) / f"v{len(self.checks)}"
+        result = holdout_check([self.texts[i] for i in rows], y, base=self.base,
+                               frozen_predict=frozen_predict, c=c, seed=seed,
+                               uniform=uniform, max_steps=self.steps, out=out)
+        self.checks.append({"labels": int(len(y)), **result.to_json()})
+        if not result.fine_tune:
+            shutil.rmtree(out, ignore_errors=True)
+            return None
+        return Encoder(name=str(out), path=out, device=pick_device())
+
+    def close(self) -> None:
+        self._dir.cleanup()
+

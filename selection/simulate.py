@@ -31,6 +31,7 @@ import numpy as np
 
 from labelloop.core.defaults import CALIBRATION_SHARE
 from labelloop.core.errors import ValidationError
+from labelloop.prelabel.finetune import Tuning
 from labelloop.selection.pool import Pool
 from labelloop.selection.strategies import get_strategy
 
@@ -133,12 +134,15 @@ class _Split:
     y_test: np.ndarray  # (n_test,) int
     seed_set: np.ndarray  # (seed_size,) indices into the train rows
     n_classes: int
+    train_rows: np.ndarray | None = None  # (n_train,) the train rows' indices into the table
+    test_rows: np.ndarray | None = None
 
 
 def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_size: int,  # noqa: N803
                    batch_size: int, budget: int, test_fraction: float = 0.2, repeats: int = 3,
                    seed: int = 0, progress: Callable[[str], None] | None = None, *,
-                   dataset: str = "dataset", pipeline: bool = True) -> dict:
+                   dataset: str = "dataset", pipeline: bool = True,
+                   tuning: Tuning | None = None) -> dict:
     """Label-efficiency curves of ``strategies`` (plus "random") on embeddings X with labels y.
 
     X: (n, d) float32 embeddings; y: (n,) labels of any hashable type. Returns::
@@ -152,7 +156,9 @@ def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_siz
     whole training split; ``labels_to_X`` is the first point of the mean curve at or above X%
     of it. ``selection_seconds`` is time inside ``select`` per simulated run (summed over its
     rounds, averaged over repeats). ``pipeline=True`` adds the "pipeline" row (the product),
-    whose entry also holds ``recipes``: per repeat, the recipe each retrain chose.
+    whose entry also holds ``recipes``: per repeat, the recipe each retrain chose. With
+    ``tuning`` (the table's texts, ``prelabel.finetune.Tuning``) the pipeline fine-tunes the
+    encoder where the product would (its entry then holds ``finetune_checks`` too).
     ``progress`` receives one line per finished (strategy, repeat).
     """
     X, codes, n_classes = _check_inputs(X, y, seed_size, batch_size, budget, test_fraction,
@@ -171,7 +177,7 @@ def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_siz
         for name, full_pipeline in runs:
             rng = np.random.default_rng([seed, r, zlib.crc32(name.encode())])
             if full_pipeline:
-                curve, spent, chosen = _run_pipeline(split, batch_size, budget, rng)
+                curve, spent, chosen = _run_pipeline(split, batch_size, budget, rng, tuning)
                 recipes.append(chosen)
             else:
                 curve, spent = _run_one(get_strategy(name), split, batch_size, budget, rng)
@@ -195,6 +201,8 @@ def run_simulation(X: np.ndarray, y: np.ndarray, strategies: list[str], seed_siz
         }
     if pipeline:
         out[PIPELINE]["recipes"] = recipes
+        if tuning is not None:
+            out[PIPELINE]["finetune_checks"] = tuning.checks
     return {"dataset": dataset, "n_items": int(len(X)), "full_data_metric": full,
             "metric": "macro_f1", "strategies": out}
 
@@ -256,7 +264,7 @@ def _split(X: np.ndarray, codes: np.ndarray, n_classes: int, test_fraction: floa
                                    random_state=(seed * 1_000_003 + repeat) % 2**32)
     rng = np.random.default_rng([seed, repeat])
     seed_set = rng.choice(len(train), size=seed_size, replace=False)
-    return _Split(X[train], codes[train], X[test], codes[test], seed_set, n_classes)
+    return _Split(X[train], codes[train], X[test], codes[test], seed_set, n_classes, train, test)
 
 
 class _Model:
@@ -298,10 +306,11 @@ def _fit(X: np.ndarray, y: np.ndarray, n_classes: int) -> _Model:  # noqa: N803
     return _Model(X, y, n_classes)
 
 
-def _evaluate(model: _Model, split: _Split) -> float:
+def _evaluate(model: _Model | _Head, split: _Split, X_test: np.ndarray | None = None,  # noqa: N803
+              ) -> float:
     from sklearn.metrics import f1_score
 
-    pred = model.probs(split.X_test).argmax(axis=1)
+    pred = model.probs(split.X_test if X_test is None else X_test).argmax(axis=1)
     return float(f1_score(split.y_test, pred, labels=np.arange(split.n_classes),
                           average="macro", zero_division=0))
 
@@ -346,52 +355,108 @@ class _Head:
 
 
 def _run_pipeline(split: _Split, batch_size: int, budget: int, rng: np.random.Generator,
-                  ) -> tuple[list[list[float]], float, list[str]]:
+                  tuning: Tuning | None = None) -> tuple[list[list[float]], float, list[str]]:
     """One run of the product with default settings -> (curve, seconds selecting, the recipe
-    each retrain chose). The seed set is a uniform sample, so it counts as calibration rows."""
+    each retrain chose). The seed set is a uniform sample, so it counts as calibration rows.
+
+    With ``tuning`` (the table's texts), each retrain where a fine-tuning check is due runs
+    it as the product does (``training.finetuning``): the frozen recipe against SetFit on
+    held-out labels; where tuning wins, the run goes on with every train and test row
+    embedded by the tuned encoder (the recipe shown with "+tuned"), else on the frozen
+    vectors, until the next check."""
+    from labelloop.prelabel.finetune import check_due
     from labelloop.prelabel.recipe import DEFAULT, fit_chosen
-    from labelloop.prelabel.smoothing import NeighbourSmoothing
     from labelloop.selection.routing import CALIBRATION, RoutingPolicy, route
 
     strategy = get_strategy("default")
-    smoothing = NeighbourSmoothing(split.X_train, k=DEFAULT.smoothing_k) \
-        if len(split.X_train) > 2 * DEFAULT.smoothing_k else None
     no_auto = RoutingPolicy(thresholds=None, critical=np.zeros(0, dtype=int))
+    base = current = _Vectors.of(split)
     n_train = len(split.y_train)
     is_labeled = np.zeros(n_train, dtype=bool)
     is_labeled[split.seed_set] = True
     uniform = is_labeled.copy()
     curve: list[list[float]] = []
     chosen: list[str] = []
-    recipe, spent = DEFAULT, 0.0
+    recipe, spent, checked_at = DEFAULT, 0.0, None
     budget = min(budget, n_train)
+    classes = list(range(split.n_classes))
     while True:
         labeled, unlabeled = np.flatnonzero(is_labeled), np.flatnonzero(~is_labeled)
         y = split.y_train[labeled]
+        if tuning is not None and check_due(len(labeled), checked_at, tuning.min_labels):
+            head, choice = fit_chosen(classes, base.train[labeled], y, smoothing=base.smoothing,
+                                      uniform=uniform[labeled], incumbent=recipe)
+            checked_at = len(labeled)
+            encoder = tuning.check(split.train_rows[labeled], y,  # type: ignore[index]
+                                   _frozen_predict(base, labeled, y, choice.recipe, classes),
+                                   c=choice.recipe.c, seed=len(labeled),
+                                   uniform=uniform[labeled])
+            current = base if encoder is None else _Vectors.embedded(encoder, tuning, split)
         if len(np.unique(y)) < 2:  # a head needs two classes: the simulation's own model
-            model: _Model | _Head = _fit(split.X_train[labeled], y, split.n_classes)
+            model: _Model | _Head = _fit(current.train[labeled], y, split.n_classes)
         else:
-            head, choice = fit_chosen(list(range(split.n_classes)), split.X_train[labeled], y,
-                                      smoothing=smoothing, uniform=uniform[labeled],
+            head, choice = fit_chosen(classes, current.train[labeled], y,
+                                      smoothing=current.smoothing, uniform=uniform[labeled],
                                       incumbent=recipe)
             recipe, model = choice.recipe, _Head(head)
-        chosen.append(recipe.key)
-        curve.append([float(len(labeled)), _evaluate(model, split)])  # type: ignore[arg-type]
+        chosen.append(recipe.key + ("+tuned" if current is not base else ""))
+        curve.append([float(len(labeled)), _evaluate(model, split, current.test)])
         n = min(batch_size, budget - len(labeled))
         if n <= 0 or unlabeled.size == 0:
             return curve, spent, chosen
-        probs = model.probs(split.X_train[unlabeled])
+        probs = model.probs(current.train[unlabeled])
         start = time.perf_counter()
         n_calibration = min(n - 1, int(round(CALIBRATION_SHARE * n)))
         routes = route(probs, no_auto, rng, n_calibration=n_calibration)
         calibration = np.flatnonzero(routes.reason == CALIBRATION)
         human = np.flatnonzero(routes.reason != CALIBRATION)
-        pool = Pool(probs=probs[human], embeddings=split.X_train[unlabeled[human]])
+        pool = Pool(probs=probs[human], embeddings=current.train[unlabeled[human]])
         picked = human[strategy.select(pool, min(n - calibration.size, human.size), rng)]
         spent += time.perf_counter() - start
         is_labeled[unlabeled[picked]] = True
         is_labeled[unlabeled[calibration]] = True
         uniform[unlabeled[calibration]] = True
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    """One encoder's vectors of a split's train and test rows, and the smoothing index over
+    the train rows (the pool the product smooths with)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    smoothing: object
+
+    @classmethod
+    def of(cls, split: _Split, train: np.ndarray | None = None,
+           test: np.ndarray | None = None) -> _Vectors:
+        from labelloop.prelabel.recipe import DEFAULT
+        from labelloop.prelabel.smoothing import NeighbourSmoothing
+
+        train = split.X_train if train is None else train
+        test = split.X_test if test is None else test
+        smoothing = NeighbourSmoothing(train, k=DEFAULT.smoothing_k) \
+            if len(train) > 2 * DEFAULT.smoothing_k else None
+        return cls(train, test, smoothing)
+
+    @classmethod
+    def embedded(cls, encoder: object, tuning: Tuning, split: _Split) -> _Vectors:
+        def encode(rows: np.ndarray) -> np.ndarray:
+            return _normalise(encoder.encode([tuning.texts[i] for i in rows]))  # type: ignore[attr-defined]
+        return cls.of(split, encode(split.train_rows), encode(split.test_rows))  # type: ignore[arg-type]
+
+
+def _frozen_predict(base: _Vectors, labeled: np.ndarray, y: np.ndarray, recipe: object,
+                    classes: list[int]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The frozen side of a fine-tuning check: ``recipe`` on the frozen vectors of the
+    labeled rows ``fit_idx``, predicting the rows ``held`` (positions in ``labeled``)."""
+    from labelloop.prelabel.recipe import fit_head
+
+    def predict(fit_idx: np.ndarray, held: np.ndarray) -> np.ndarray:
+        head = fit_head(classes, base.train[labeled[fit_idx]], y[fit_idx], recipe,  # type: ignore[arg-type]
+                        base.smoothing)  # type: ignore[arg-type]
+        return head.predict_proba(base.train[labeled[held]]).argmax(axis=1)
+    return predict
 
 
 def plot_curves(results: dict, png_path: str | Path) -> Path:

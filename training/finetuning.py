@@ -4,7 +4,7 @@ Fine-tuning (``prelabel.finetune``) costs minutes where a head costs seconds, so
 tried at every retrain. From ``settings.finetune_min_labels`` labels, a retrain runs the
 holdout check (SetFit on two thirds of the labels, both sides scored on the third it never
 saw, a switch only above a standard error) and again each time the labels have grown
-``GROWTH`` times since the last check; between checks the last decision stands, and the
+``GROWTH`` (2) times since the last check; between checks the last decision stands, and the
 next model reads the same encoder as the live one. The check always compares a fresh tuning
 of the base encoder with the frozen base encoder: an older tuned version has seen some of
 the held-out third, so it could not be scored fairly against them.
@@ -24,10 +24,8 @@ import numpy as np
 from labelloop.core.settings import Settings
 from labelloop.prelabel import tuned
 from labelloop.prelabel.encoders import resolve_model_path
-from labelloop.prelabel.finetune import holdout_check
+from labelloop.prelabel.finetune import check_due, holdout_check
 from labelloop.store.models import ModelVersion
-
-GROWTH = 2.0  # labels must double between two checks
 
 
 @dataclass
@@ -50,11 +48,10 @@ def standing(settings: Settings, live: ModelVersion | None, base_key: str) -> En
 
 
 def due(settings: Settings, plan: EncoderPlan, n_labels: int) -> bool:
-    """A check runs from ``finetune_min_labels`` labels, then whenever they have doubled."""
-    if settings.finetune != "auto" or n_labels < settings.finetune_min_labels:
-        return False
-    last = plan.state.get("checked_at")
-    return last is None or n_labels >= GROWTH * float(last)
+    """A check runs from ``finetune_min_labels`` labels, then whenever they have doubled
+    (``prelabel.finetune.check_due``)."""
+    return settings.finetune == "auto" and check_due(
+        n_labels, plan.state.get("checked_at"), settings.finetune_min_labels)
 
 
 def check(settings: Settings, project_id: int, base_key: str, texts: Sequence[str],

@@ -8,18 +8,11 @@ The new model becomes the project's active pre-labeler for the next round (regis
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import sklearn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,38 +22,30 @@ from labelloop.core.progress import Progress, silent
 from labelloop.core.settings import Settings
 from labelloop.prelabel import tuned
 from labelloop.prelabel.cache import embed_items, vectors_by_id
-from labelloop.prelabel.calibration import confident_mask
 from labelloop.prelabel.encoders import Encoder
 from labelloop.prelabel.heads import ClassifierHead
 from labelloop.prelabel.recipe import DEFAULT, Recipe, RecipeChoice, fit_chosen, fit_head
 from labelloop.prelabel.service import encoder_for
 from labelloop.prelabel.smoothing import NeighbourSmoothing
-from labelloop.selection.calibration import calibrate_for_model, estimate_for_model
 from labelloop.selection.routing import CALIBRATION
-from labelloop.selection.service import unlabeled_pool
 from labelloop.store.models import DatasetVersion, Item, ModelVersion, Project
 from labelloop.store.pages import id_array
 from labelloop.training import finetuning
-from labelloop.training.metrics import confusion_counts, evaluate_predictions
+from labelloop.training.metrics import evaluate_predictions
+from labelloop.training.out_of_fold import (
+    PoolVectors,
+    Pseudo,
+    calibrate_auto_accept,
+    pool_vectors,
+    self_train,
+)
+from labelloop.training.run_log import RunData, log_run
 from labelloop.training.smoothing_index import smoothing_for
 from labelloop.training.tracking import (
-    CANDIDATE,
-    JOB_TAG,
-    PROJECT_TAG,
-    experiment_for,
-    log_confusion_matrix,
-    log_data_diff,
-    log_rows_input,
-    log_version_input,
-    mlflow_client,
-    per_class_metrics,
     point_prelabeler,
-    quiet_mlflow,
-    registered_name,
-    set_alias,
 )
 from labelloop.versions.lineage import diff_versions
-from labelloop.versions.service import export_version, version_records
+from labelloop.versions.service import version_records
 
 
 def _vectors(session: Session, records: list[dict[str, Any]], settings: Settings,
@@ -216,11 +201,11 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
     x, smoothing, head, choice = fitted
     c = choice.recipe.c  # out-of-fold models below train as the head did
     # The unlabeled pool's vectors, read at most once (self-training and calibration share them).
-    pool_vectors: PoolVectors = functools.cache(
-        lambda: _pool_vectors(session, project, settings, encoder))
+    pool: PoolVectors = functools.cache(lambda: pool_vectors(session, project, settings,
+                                                             encoder))
     pseudo: Pseudo | None = None
     if settings.self_training:
-        head, pseudo = _self_train(project, settings, records, x, head, c, seed, pool_vectors)
+        head, pseudo = self_train(project, settings, records, x, head, c, seed, pool)
     fit_seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {"n_train": len(records), "fit_seconds": fit_seconds,
                                "n_version_rows": len(version_rows),
@@ -230,7 +215,7 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
         metrics["finetune"] = plan.state
     if pseudo is not None:
         metrics["self_training"] = pseudo.summary()
-    auto = _calibrate_auto_accept(project, records, x, head, c, seed, pool_vectors,
+    auto = calibrate_auto_accept(project, records, x, head, c, seed, pool,
                                   pseudo=pseudo)
     if auto is not None:
         metrics["auto_accept"] = auto
@@ -252,7 +237,7 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
                          train_version_id=train.id,
                          eval_version_id=evaluation.id if evaluation else None,
                          metrics=metrics)
-    _log_run(model, project, settings, head, data, metrics, c, pseudo, job_id=job_id,
+    log_run(model, project, settings, head, data, metrics, c, pseudo, job_id=job_id,
              on_run=on_run)
     failpoints.hit("train.run-ended")
     return model
@@ -315,51 +300,6 @@ def _embed_project(session: Session, project: Project, settings: Settings, encod
         tick(len(ids[start:start + EMBED_CHUNK]))
 
 
-def model_dir(settings: Settings, project: Project) -> Path:
-    return settings.home.resolve() / "models" / f"project-{project.id}"
-
-
-def _save_head(head: ClassifierHead, settings: Settings, project: Project, run_id: str) -> Path:
-    """The head's file, named by its MLflow run, written whole or not at all."""
-    path = model_dir(settings, project) / f"model-{run_id}.joblib"
-    partial = head.save(path.with_name(f".{path.name}.{uuid.uuid4().hex}.part"))
-    os.replace(partial, path)
-    return path
-
-
-@dataclass
-class Pseudo:
-    """Pool items the model labeled for itself (self-training): never counted as human."""
-
-    item_ids: list[int]
-    x: np.ndarray  # (n_pseudo, d)
-    labels: list[str]
-    temperature: float
-    threshold: float
-
-    def summary(self) -> dict[str, Any]:
-        return {"n_pseudo": len(self.labels), "threshold": self.threshold,
-                "temperature": self.temperature, "digest": self.digest()}
-
-    def digest(self) -> str:
-        h = hashlib.sha256()
-        for item_id, label in sorted(zip(self.item_ids, self.labels, strict=True)):
-            h.update(f"{item_id}\t{label}\n".encode())
-        return h.hexdigest()
-
-
-def _pool_vectors(session: Session, project: Project, settings: Settings,
-                  encoder: Encoder) -> tuple[list[Item], np.ndarray]:
-    pool = unlabeled_pool(session, project)
-    if len(pool) > MAX_POOL_SAMPLE:  # estimates and pseudo-labels need a sample, not all
-        rng = np.random.default_rng(0)
-        pool = [pool[i] for i in np.sort(rng.choice(len(pool), MAX_POOL_SAMPLE, replace=False))]
-    return pool, embed_items(session, pool, encoder, batch_size=settings.embed_batch_size)
-
-
-PoolVectors = Callable[[], tuple[list[Item], np.ndarray]]
-
-
 def _incumbent(session: Session, project: Project, settings: Settings,
                c: float | None) -> Recipe:
     """The recipe a retrain starts from: the live model's, else ``settings.smoothing_k``
@@ -371,125 +311,6 @@ def _incumbent(session: Session, project: Project, settings: Settings,
         else None
     key = ((live.metrics or {}).get("recipe") or {}).get("recipe") if live else None
     return Recipe.from_key(key) if key else start
-
-
-def _out_of_fold(project: Project, head: ClassifierHead, x: np.ndarray, labels: list[str],
-                 c: float, seed: int, folds: int,
-                 pseudo: Pseudo | None = None) -> np.ndarray | None:
-    """(n, n_labels) out-of-fold probabilities of rows (x, labels) from fold models that read
-    what ``head`` reads (its smoothed features, worked out once here, not once per fold);
-    every fold model also trains on ``pseudo``'s rows when given. None when a fold would see
-    a single label."""
-    from sklearn.model_selection import KFold
-
-    z = head.features(x)
-    extra = (head.features(pseudo.x), pseudo.labels) if pseudo is not None else None
-    oof = np.zeros((len(labels), len(project.labels)))
-    for fit_idx, held in KFold(folds, shuffle=True, random_state=seed).split(z):
-        fit_z, fit_y = z[fit_idx], [labels[i] for i in fit_idx]
-        if len(set(fit_y)) < 2:
-            return None
-        if extra is not None:
-            fit_z, fit_y = np.vstack([fit_z, extra[0]]), fit_y + extra[1]
-        fold = ClassifierHead.fit(list(project.labels), fit_z, fit_y, c=c, seed=seed)
-        oof[held] = fold.predict_proba(z[held])
-    return oof
-
-
-def _self_train(project: Project, settings: Settings, records: list[dict[str, Any]],
-                x: np.ndarray, head: ClassifierHead, c: float, seed: int,
-                pool_vectors: PoolVectors, folds: int = 3,
-                ) -> tuple[ClassifierHead, Pseudo | None]:
-    """Refit on the version's rows plus pool items the model labels with calibrated confidence
-    >= ``settings.pseudo_label_threshold`` (temperature on ``folds``-fold out-of-fold
-    predictions of the version's rows). Returns the new head and the pseudo-labels."""
-    labels = [r["label"] for r in records]
-    pool, xp = pool_vectors()
-    if not pool or len(records) < 2 * folds:
-        return head, None
-    index = {lb: i for i, lb in enumerate(project.labels)}
-    oof = _out_of_fold(project, head, x, labels, c, seed, folds)
-    if oof is None:
-        return head, None
-    probs = head.predict_proba(xp)
-    sure, temperature = confident_mask(oof, np.array([index[lb] for lb in labels]), probs,
-                                       settings.pseudo_label_threshold)
-    if not sure.any():
-        return head, None
-    pseudo = Pseudo(item_ids=[pool[i].id for i in np.flatnonzero(sure)], x=xp[sure],
-                    labels=[project.labels[k] for k in probs[sure].argmax(axis=1)],
-                    temperature=temperature, threshold=settings.pseudo_label_threshold)
-    head = ClassifierHead.fit(list(project.labels), np.vstack([x, pseudo.x]),
-                              labels + pseudo.labels, c=c, seed=seed, smoothing=head.smoothing)
-    return head, pseudo
-
-
-HUMAN_ORIGINS = ("human", "reviewed", "given")
-# Out-of-fold models for auto-accept calibration: with 10 folds each trains on 90% of the
-# rows, close to the final model it stands in for (5 folds: 80%, a visibly weaker model).
-# Measured on BANKING77 at 1,000 labels, 14 runs: 49.6% of non-critical items accepted at a
-# true 0.985 against 45.2% at 0.987 with 5 folds (benchmarks/auto_accept.py).
-CALIBRATION_FOLDS = 10
-MIN_CALIBRATION = 50  # random calibration rows needed before the pool estimate is trusted
-MAX_POOL_SAMPLE = 200_000  # the pool estimate is a mean: a uniform sample of this size will do
-
-
-def _calibrate_auto_accept(project: Project, records: list[dict[str, Any]], x: np.ndarray,
-                           head: ClassifierHead, c: float, seed: int,
-                           pool_vectors: PoolVectors, folds: int = CALIBRATION_FOLDS,
-                           pseudo: Pseudo | None = None) -> dict[str, Any] | None:
-    """Auto-accept thresholds from out-of-fold predictions on human-verified rows only
-    (auto-accepted rows would grade the model with its own answers).
-
-    With at least ``MIN_CALIBRATION`` rows from the random calibration sample (lineage reason
-    "calibration"), a temperature and a label-noise rate are fitted on their out-of-fold
-    predictions, and on bootstrap resamples of them, and the thresholds are the lowest whose
-    accepted pool items have a one-sided 90% lower bound on accuracy at the target
-    (``selection.auto_accept.pool_estimate``, whatever the head); the calibration rows they
-    accept are stored beside them. With fewer, every human row
-    counts and thresholds must pass a Clopper-Pearson lower bound on them: uncertainty-picked
-    rows are harder than the pool, so this is safe and strict (often "never").
-
-    With self-training, every fold model is trained the way the final one was (its rows plus
-    the pseudo-labels), so the out-of-fold confidence is that of the model that routes.
-    """
-    human = np.array([r["lineage"].get("origin") in HUMAN_ORIGINS for r in records])
-    if human.sum() < 50:
-        return None
-    kept = [r for r, h in zip(records, human, strict=True) if h]
-    labels = [r["label"] for r in kept]
-    index = {lb: i for i, lb in enumerate(project.labels)}
-    y = np.array([index[lb] for lb in labels])
-    oof = _out_of_fold(project, head, x[human], labels, c, seed, folds, pseudo)
-    if oof is None:
-        return None
-    random_rows = np.array([r["lineage"].get("reason") == CALIBRATION for r in kept])
-    if random_rows.sum() < MIN_CALIBRATION:
-        return calibrate_for_model(oof, y, project)
-    pool, xp = pool_vectors()
-    if not pool:
-        return calibrate_for_model(oof, y, project)
-    pool_probs = head.predict_proba(xp)
-    return estimate_for_model(pool_probs, oof[random_rows], y[random_rows], project)
-
-
-@dataclass
-class RunData:
-    """What a training read and predicted, as its MLflow run records it."""
-
-    train: DatasetVersion
-    version_rows: list[dict[str, Any]]  # all of the training version's rows
-    fitted: list[dict[str, Any]]  # those the head was fitted on (``training_rows``)
-    evaluation: DatasetVersion | None = None
-    eval_records: list[dict[str, Any]] = field(default_factory=list)
-    eval_pred: list[str] = field(default_factory=list)  # the head's label per eval record
-    diff: dict[str, Any] | None = None  # ``_data_diff``
-
-    def left_out(self) -> list[dict[str, Any]]:
-        """The version's auto-accepted rows the head was not fitted on."""
-        fitted = {r["item_id"] for r in self.fitted}
-        return [r for r in self.version_rows if r["item_id"] not in fitted
-                and r["lineage"].get("origin") == "auto"]
 
 
 def _data_diff(session: Session, project: Project, train: DatasetVersion,
@@ -508,145 +329,4 @@ def _data_diff(session: Session, project: Project, train: DatasetVersion,
         "id": live.id, "name": live.name, "mlflow_run_id": live.mlflow_run_id,
         "registered_version": live.registered_version}}
 
-
-def _log_run(model: ModelVersion, project: Project, settings: Settings, head: ClassifierHead,
-             data: RunData, metrics: dict[str, Any], c: float, pseudo: Pseudo | None = None,
-             job_id: int | None = None, on_run: Callable[[str], None] | None = None) -> None:
-    """The MLflow run, the head's file (named by the run) and the registry version, which
-    gets the alias ``candidate`` at once (``install_model`` moves ``prelabeler`` when it
-    promotes); fills ``model``'s run, file and registry fields. ``on_run(run_id)`` is told
-    the run's id as soon as it exists (a job notes it, for ``training.orphans``)."""
-    train, evaluation = data.train, data.evaluation
-    mlflow = mlflow_client(settings.tracking_uri, settings.artifact_root)
-    experiment_for(mlflow, project, settings.artifact_root)
-    with quiet_mlflow(), mlflow.start_run(run_name=f"{project.name}-{train.name}",
-                                          tags={PROJECT_TAG: project.name,
-                                                JOB_TAG: str(job_id or "")}) as run:
-        if on_run is not None:
-            on_run(run.info.run_id)
-        failpoints.hit("train.run-started")
-        model.artifact_path = str(_save_head(head, settings, project, run.info.run_id))
-        failpoints.hit("train.file-written")
-        mlflow.log_params({"encoder": model.encoder, "head": "logistic-regression", "C": c,
-                           "neighbour_smoothing_k": head.smoothing.k if head.smoothing else 0,
-                           "n_train": metrics["n_train"],
-                           "n_version_rows": len(data.version_rows),
-                           "fit_on_auto_accepted": settings.train_on_auto_accepted,
-                           "train_version": train.name,
-                           "eval_version": evaluation.name if evaluation else "none"})
-        _log_recipe(mlflow, metrics["recipe"])
-        if metrics.get("finetune"):
-            _log_finetune(mlflow, metrics["finetune"])
-        mlflow.set_tags({"labelloop.train_version_id": str(train.id),
-                         "labelloop.train_digest": train.digest,
-                         "labelloop.eval_version_id": str(evaluation.id) if evaluation else "",
-                         "labelloop.eval_digest": evaluation.digest if evaluation else ""})
-        _log_inputs(mlflow, project, settings, data)
-        if evaluation is not None:
-            _log_evaluation(mlflow, project, data, metrics)
-        if data.diff is not None:
-            log_data_diff(mlflow, data.diff)
-        if pseudo is not None:
-            _log_pseudo(mlflow, project, settings, pseudo)
-        # Naming the requirement skips MLflow's inference, which imports the model's modules
-        # in a subprocess (tens of seconds per run).
-        info = mlflow.sklearn.log_model(
-            head.sklearn_model(), name="model", registered_model_name=registered_name(project),
-            skops_trusted_types=([f"{NeighbourSmoothing.__module__}.NeighbourSmoothing"]
-                                 if head.smoothing else None),
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
-        failpoints.hit("train.registered")
-        model.mlflow_run_id = run.info.run_id
-        model.registered_name = registered_name(project)
-        model.registered_version = str(getattr(info, "registered_model_version", "") or "")
-        if model.registered_version:
-            set_alias(settings.tracking_uri, model.registered_name, CANDIDATE,
-                      model.registered_version)
-
-
-def _log_recipe(mlflow, recipe: dict[str, Any]) -> None:  # noqa: ANN001
-    """The recipe chosen (params ``recipe``, ``recipe_reason``), each candidate's out-of-fold
-    macro-F1 (metrics ``recipe_oof_macro_f1/<key>``) and the whole choice (``recipe.json``)."""
-    mlflow.log_params({"recipe": recipe["recipe"], "recipe_reason": recipe["reason"],
-                       "recipe_incumbent": recipe["incumbent"]})
-    if recipe["scores"]:
-        mlflow.log_metrics({f"recipe_oof_macro_f1/{key}": value
-                            for key, value in recipe["scores"].items()})
-    mlflow.log_dict(recipe, "recipe.json")
-
-
-def _log_finetune(mlflow, state: dict[str, Any]) -> None:  # noqa: ANN001
-    """The fine-tuning check, when this retrain ran one: param ``finetune`` (tuned or
-    frozen), the held-out macro-F1 of both sides, and the whole state (``finetune.json``)."""
-    if state.get("checked"):
-        mlflow.log_params({"finetune": "tuned" if tuned.is_tuned(state["encoder"])
-                           else "frozen", "finetune_steps": state.get("steps")})
-        mlflow.log_metrics({"finetune_frozen_macro_f1": state["frozen_macro_f1"],
-                            "finetune_tuned_macro_f1": state["tuned_macro_f1"],
-                            "finetune_seconds": state["seconds"]})
-    mlflow.log_dict(state, "finetune.json")
-
-
-def _log_inputs(mlflow, project: Project, settings: Settings,  # noqa: ANN001
-                data: RunData) -> None:
-    """The run's dataset inputs, each with as many rows as the model used: "training" (the
-    rows fitted on), "auto-accepted" (the version's auto-accepted rows, when left out of the
-    fit), "evaluation" (the rows evaluated on). Their source is the version's Parquet export."""
-    train_source = _exported(settings, project, data.train)
-    digest = log_version_input(mlflow, project, data.train, data.fitted, "training",
-                               train_source)
-    mlflow.set_tag("labelloop.fitted_digest", digest)
-    left_out = data.left_out()
-    if left_out:
-        log_version_input(mlflow, project, data.train, left_out, "auto-accepted",
-                          train_source)
-    if data.evaluation is not None:
-        log_version_input(mlflow, project, data.evaluation, data.eval_records, "evaluation",
-                          _exported(settings, project, data.evaluation))
-
-
-def _log_evaluation(mlflow, project: Project, data: RunData,  # noqa: ANN001
-                    metrics: dict[str, Any]) -> None:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support, ``evaluation.json`` and
-    the confusion matrix (``confusion_matrix.png`` and ``.json``) over all project labels."""
-    mlflow.log_metrics({"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                        **per_class_metrics(metrics["per_class"])})
-    mlflow.log_dict(metrics, "evaluation.json")
-    labels = list(project.labels)
-    log_confusion_matrix(mlflow, labels, confusion_counts(
-        [r["label"] for r in data.eval_records], data.eval_pred, labels))
-
-
-def _log_pseudo(mlflow, project: Project, settings: Settings,  # noqa: ANN001
-                pseudo: Pseudo) -> None:
-    """Self-training: the pool items the model labeled for itself are an input too, their
-    source a Parquet file named by their digest."""
-    mlflow.log_params({"self_training": True, "n_pseudo": len(pseudo.labels),
-                       "pseudo_label_threshold": pseudo.threshold})
-    digest = pseudo.digest()
-    mlflow.set_tag("labelloop.pseudo_digest", digest)
-    frame = pd.DataFrame({"item_id": pseudo.item_ids, "label": pseudo.labels})
-    path = settings.export_dir / f"project-{project.id}" / f"pseudo-{digest[:16]}.parquet"
-    if not path.exists():  # content-addressed: the same pseudo-labels, the same file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-        frame.to_parquet(partial, index=False)
-        os.replace(partial, path)
-    log_rows_input(mlflow, frame, name=f"{project.name}/pseudo-labels",
-                   context="pseudo-labels", digest=digest, source=path,
-                   tags={PROJECT_TAG: project.name})
-
-
-def _exported(settings: Settings, project: Project, version: DatasetVersion) -> Path:
-    """The version as Parquet under the export folder: the dataset source MLflow records."""
-    from sqlalchemy.orm import object_session
-
-    path = settings.export_dir / f"project-{project.id}" / f"{version.name}.parquet"
-    if not path.exists():  # written whole or not at all: a kill leaves no partial file
-        session = object_session(version)
-        assert session is not None
-        partial = export_version(session, version, "parquet",
-                                 path.with_name(f".{path.name}.{uuid.uuid4().hex}.part"))
-        os.replace(partial, path)
-    return path
 

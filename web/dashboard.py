@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from labelloop.core.settings import Settings
 from labelloop.jobs.service import describe, list_jobs
+from labelloop.prelabel.tuned import is_tuned
 from labelloop.remediate.kpis import project_kpis
 from labelloop.remediate.service import OPEN_STATES
 from labelloop.store.models import (
@@ -124,6 +125,8 @@ def _model_rows(models: list[ModelVersion], project: Project,
     return [{"id": m.id, "name": m.name, "kind": m.kind, "created_at": m.created_at,
              "n_train": (m.metrics or {}).get("n_train"),
              "recipe": (m.metrics or {}).get("recipe"),
+             "encoder": "tuned" if is_tuned(m.encoder) else "frozen",
+             "finetune": (m.metrics or {}).get("finetune"),
              "accuracy": (m.metrics or {}).get("accuracy"),
              "macro_f1": (m.metrics or {}).get("macro_f1"), "run_id": m.mlflow_run_id,
              "run_url": f"{ui}/#/experiments/{exp}/runs/{m.mlflow_run_id}"

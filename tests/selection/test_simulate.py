@@ -138,3 +138,54 @@ def test_a_budget_of_every_training_item_ends_on_the_full_set(banking: tuple) ->
                          budget=10_000, repeats=1, pipeline=False)
     # 80 training items: 10, 40, 70, then the last 10, and no selection from an empty pool
     assert [p[0] for p in out["strategies"]["margin"]["curve"]] == [10, 40, 70, 80]
+
+
+@pytest.mark.sqlite_only  # no database; SetFit once is enough
+@pytest.mark.parametrize("wins", [True, False])
+def test_the_pipeline_fine_tunes_where_the_product_would(banking: tuple, monkeypatch,
+                                                         wins: bool) -> None:
+    """Checks run at the product's points (from min_labels, then when the labels double);
+    a winning check re-embeds the run's train and test rows with the tuned encoder, a
+    losing one leaves the run exactly as without fine-tuning. The real check runs (SetFit,
+    2 steps); its verdict is set here, as 2 steps decide nothing."""
+    import dataclasses
+
+    from labelloop.prelabel import finetune
+    from labelloop.prelabel.encoders import resolve_model_path
+
+    real = finetune.holdout_check
+    monkeypatch.setattr(finetune, "holdout_check", lambda *a, **k: dataclasses.replace(
+        real(*a, **k), fine_tune=wins))
+    from labelloop.selection import simulate
+
+    seen = []  # the vectors each winning check made, and the split they replace
+    real_embedded = simulate._Vectors.embedded.__func__
+
+    def embedded(cls, encoder, tuning, split):  # noqa: ANN001, ANN202
+        seen.append((real_embedded(cls, encoder, tuning, split), split))
+        return seen[-1][0]
+
+    monkeypatch.setattr(simulate._Vectors, "embedded", classmethod(embedded))
+    X, y, texts = banking  # noqa: N806
+    tuning = finetune.Tuning(texts, base=resolve_model_path("minilm"), min_labels=40, steps=2)
+    try:
+        tuned = run_simulation(X, y, [], seed_size=20, batch_size=20, budget=80, repeats=1,
+                               seed=1, tuning=tuning)["strategies"][PIPELINE]
+    finally:
+        tuning.close()
+    frozen = run_simulation(X, y, [], seed_size=20, batch_size=20, budget=80, repeats=1,
+                            seed=1)["strategies"][PIPELINE]
+    assert [c["labels"] for c in tuned["finetune_checks"]] == [40, 80]
+    assert all(c["n_held"] + c["n_fit"] == c["labels"] for c in tuned["finetune_checks"])
+    marks = ["+tuned" in key for key in tuned["recipes"][0]]
+    if wins:
+        assert marks == [False, True, True, True]
+        assert tuned["curve"][0] == frozen["curve"][0]  # before the first check: the same
+        assert len(seen) == 2  # each win re-embeds every train and test row with its encoder
+        for vectors, split in seen:
+            assert vectors.train.shape == split.X_train.shape
+            assert vectors.test.shape == split.X_test.shape
+            assert not np.allclose(vectors.train, split.X_train, atol=1e-4)
+    else:
+        assert not any(marks) and not seen and tuned["curve"] == frozen["curve"]
+        assert tuned["recipes"] == frozen["recipes"]

@@ -88,7 +88,7 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
     from labelloop.prelabel.heads import ClassifierHead
     from labelloop.prelabel.service import encoder_for
     from labelloop.store.models import Item
-    from labelloop.training.service import _calibrate_auto_accept, _pool_vectors
+    from labelloop.training.out_of_fold import calibrate_auto_accept, pool_vectors
     from tests.conftest import LABELS, banking_rows, write_csv
 
     rows = banking_rows("train", LABELS, 60, seed=5)
@@ -108,10 +108,10 @@ def test_auto_accept_uses_the_random_calibration_rows_once_there_are_enough(sett
                     for i, it in enumerate(items)]
 
         def pool() -> tuple:
-            return _pool_vectors(s, p, settings, encoder_for(settings))
+            return pool_vectors(s, p, settings, encoder_for(settings))
 
-        estimated = _calibrate_auto_accept(p, records(120), x, head, 10.0, 0, pool)
-        strict = _calibrate_auto_accept(p, records(40), x, head, 10.0, 0, pool)
+        estimated = calibrate_auto_accept(p, records(120), x, head, 10.0, 0, pool)
+        strict = calibrate_auto_accept(p, records(40), x, head, 10.0, 0, pool)
     assert estimated["method"] == "pool-estimate" and estimated["n_calibration"] == 120
     assert 0.0 < estimated["temperature"] < 10.0
     check = estimated["calibration_check"]

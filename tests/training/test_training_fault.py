@@ -24,7 +24,7 @@ from labelloop.jobs.service import run_job
 from labelloop.store.db import dispose_engines, open_session
 from labelloop.store.models import Job, ModelVersion
 from labelloop.training.orphans import ORPHAN_TAG
-from labelloop.training.service import model_dir
+from labelloop.training.run_log import model_dir
 from labelloop.versions.service import freeze_version
 
 STAGES = ("train.run-started", "train.file-written", "train.registered", "train.run-ended",
@@ -117,7 +117,7 @@ def test_a_training_job_leaves_the_writer_free_while_it_fits(settings, project_n
 
     from labelloop.training import service as training
 
-    calibrate = training._calibrate_auto_accept
+    calibrate = training.calibrate_auto_accept
 
     def write_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         """Mid-fit (the head fitted, its auto-accept calibration next), another thread writes."""
@@ -132,7 +132,7 @@ def test_a_training_job_leaves_the_writer_free_while_it_fits(settings, project_n
         assert waits, "a write waited for the training job"
         return calibrate(*args, **kwargs)
 
-    monkeypatch.setattr(training, "_calibrate_auto_accept", write_meanwhile)
+    monkeypatch.setattr(training, "calibrate_auto_accept", write_meanwhile)
     with open_session(settings.db_url) as s:
         p = get_project(s, project_name)
         project_id = p.id
