@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from labelloop.core.enums import AuditAction, JobKind
+from labelloop.core.progress import Progress
 from labelloop.core.settings import Settings
 from labelloop.jobs.service import JobContext, JobInterrupted, JobTakenOver, runner
 from labelloop.store.db import open_session
@@ -97,7 +99,8 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
         model = fit_model(s, project, settings,
                           train=get_version(s, project, params["train_version"]),
                           evaluation=evaluation, c=None if c is None else float(c),
-                          job_id=job.id, on_run=lambda run_id: ctx.note(RUNS_KEY, run_id))
+                          job_id=job.id, on_run=lambda run_id: ctx.note(RUNS_KEY, run_id),
+                          progress=_stages(ctx))
         review = review_model(s, project, model)
     with open_session(settings.db_url) as s:
         project = s.get(Project, job.project_id)
@@ -114,6 +117,19 @@ def train(settings: Settings, job: Job, ctx: JobContext) -> dict[str, Any]:
                 "recipe": {k: (model.metrics.get("recipe") or {}).get(k)
                            for k in ("recipe", "reason", "scores")},
                 "remediation": remediation}
+
+
+def _stages(ctx: JobContext) -> Progress:
+    """A training's progress as the job's ``result.stages``: each stage's name and size
+    when it starts (a fine-tuning check and a new encoder's embedding take minutes)."""
+    def stage(description: str, total: int) -> Callable[[int], None]:
+        ctx.note(STAGES_KEY, {"stage": description, "total": total,
+                              "at": datetime.now(UTC).isoformat(timespec="seconds")})
+        return lambda n: None
+    return stage
+
+
+STAGES_KEY = "stages"
 
 
 @runner(JobKind.QA)

@@ -254,7 +254,22 @@ def _round_row(session, project, batch, report, model, train_version, oracle, r)
         "fit_rows": model.metrics.get("n_train"),
         "pseudo_labels": (model.metrics.get("self_training") or {}).get("n_pseudo"),
         "recipe": (model.metrics.get("recipe") or {}).get("recipe"),
+        "finetune": _finetune_note(model.metrics.get("finetune") or {}),
     }
+
+
+def _finetune_note(state: dict[str, Any]) -> str | None:
+    """What this round's fine-tuning check said, if it ran one; the encoder otherwise."""
+    if not state:
+        return None
+    from labelloop.prelabel.tuned import is_tuned
+
+    encoder = "tuned" if is_tuned(state.get("encoder")) else "frozen"
+    if not state.get("checked"):
+        return f"{encoder} encoder"
+    return (f"fine-tuning check {state['frozen_macro_f1']:.3f} frozen vs "
+            f"{state['tuned_macro_f1']:.3f} tuned -> {encoder} encoder "
+            f"({state['seconds']:.0f} s)")
 
 
 def _fmt(value: Any, pct: bool = False) -> str:
@@ -273,6 +288,7 @@ def _format_row(row: dict[str, Any]) -> str:
             f"{_fmt(row['krippendorff_alpha'])} gate {row['gate']} | eval accuracy "
             f"{_fmt(row['eval_accuracy'])} macro-F1 {_fmt(row['eval_macro_f1'])}"
             + ("" if row.get("recipe") is None else f" recipe {row['recipe']}")
+            + ("" if row.get("finetune") is None else f", {row['finetune']}")
             + ("" if row.get("pseudo_labels") is None else
                f" (+{row['pseudo_labels']} pseudo-labels)")
             + f" | tasks {row['reasons']}")

@@ -97,6 +97,9 @@ def test_full_round_over_http(client, team, settings, tmp_path):
     assert recipe["recipe"] == trained.result["recipe"]["recipe"]
     assert recipe["scores"] == trained.result["recipe"]["scores"]
     assert recipe["recipe"] in recipe["scores"] or recipe["reason"] == "few labels"
+    # Each stage of the training was noted in the job as it began
+    stages = [entry["stage"] for entry in trained.result["stages"]]
+    assert stages == [f"embed {tr['name']}", f"embed {ev['name']}"]
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     run = MlflowClient().get_run(model["mlflow_run_id"])
