@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from label_efficiency import DATA  # noqa: E402
+from label_efficiency import DATA, read_emotion  # noqa: E402
 
 from labelloop.access.projects import create_project  # noqa: E402
 from labelloop.core.settings import Settings  # noqa: E402
@@ -71,24 +71,14 @@ def splits(name: str) -> tuple[list[str], list[str], list[str], list[str]]:
     """(train texts, train labels, test texts, test labels) of BANKING77 or emotion."""
     import csv
 
-    def read(file: str) -> tuple[list[str], list[str]]:
-        texts, labels = [], []
-        with (DATA / name / file).open(newline="", encoding="utf-8") as fh:
-            if name == "banking77":
-                for row in csv.DictReader(fh):
-                    texts.append(row["text"])
-                    labels.append(row["category"])
-            else:
-                next(fh)
-                for line in fh:
-                    text, _, label = line.rstrip("\n").rpartition(";")
-                    if text:
-                        texts.append(text)
-                        labels.append(label)
-        return texts, labels
-
-    ext = "csv" if name == "banking77" else "txt"
-    return *read(f"train.{ext}"), *read(f"test.{ext}")
+    if name == "emotion":
+        return *read_emotion(DATA, "train.txt"), *read_emotion(DATA, "test.txt")
+    out: list[list[str]] = []
+    for part in ("train", "test"):
+        with (DATA / name / f"{part}.csv").open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        out += [[r["text"] for r in rows], [r["category"] for r in rows]]
+    return out[0], out[1], out[2], out[3]
 
 
 def run(name: str, n_labels: int, steps: int, seed: int, home: Path) -> dict:

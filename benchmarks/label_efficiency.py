@@ -55,11 +55,11 @@ def read_banking77(data: Path) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def read_emotion(data: Path) -> tuple[list[str], list[str]]:
+def read_emotion(data: Path, file: str = "train.txt") -> tuple[list[str], list[str]]:
     """emotion train.txt (16,000 rows; header ``text;label_name``, the label after the last
     ";"): six emotions of short messages, classes that are not topics."""
     texts, labels = [], []
-    with (data / "emotion" / "train.txt").open(encoding="utf-8") as f:
+    with (data / "emotion" / file).open(encoding="utf-8") as f:
         next(f)
         for line in f:
             text, _, label = line.rstrip("\n").rpartition(";")
