@@ -8,22 +8,25 @@ takes the runs that this project's training jobs noted and that no row names, un
 job is still running: each is marked KILLED if it was left RUNNING, tagged
 ``labelloop.orphan`` and deleted, and its registry version and its file are removed. Only
 runs this database's jobs noted are touched, never another deployment's that share the
-MLflow server.
+MLflow server. A tuned encoder that no row names (a training killed after its fine-tuning
+check) goes too, with its cached vectors, when no other training of the project runs.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from labelloop.core.enums import JobKind, JobStatus
 from labelloop.core.settings import Settings
-from labelloop.store.models import Job, ModelVersion, Project, utcnow
+from labelloop.prelabel import tuned
+from labelloop.store.models import Embedding, Job, ModelVersion, Project, utcnow
 from labelloop.training.tracking import mlflow_client, registered_name
 
 ORPHAN_TAG = "labelloop.orphan"
@@ -36,6 +39,7 @@ class Reconciled:
     runs_deleted: int = 0
     registry_versions_deleted: int = 0
     files_removed: int = 0
+    encoders_removed: int = 0  # tuned encoder folders no model reads, with their vectors
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -52,10 +56,12 @@ def reconcile(session: Session, project: Project, settings: Settings, *,
         ModelVersion.project_id == project.id, ModelVersion.artifact_path.is_not(None))))
     fresh = utcnow() - timedelta(seconds=settings.job_stale_s)
     noted: set[str] = set()
+    busy = False  # another training of the project is running (it may be tuning)
     for job in session.scalars(select(Job).where(Job.project_id == project.id,
                                                  Job.kind == JobKind.TRAIN)):
         live = (job.id != current_job and job.status == JobStatus.RUNNING
                 and job.heartbeat_at is not None and job.heartbeat_at >= fresh)
+        busy = busy or live
         if not live:
             noted.update(job.result.get(RUNS_KEY, []))
     orphans = noted - named
@@ -71,7 +77,28 @@ def reconcile(session: Session, project: Project, settings: Settings, *,
                                         and path.stat().st_mtime < cutoff):
             path.unlink(missing_ok=True)
             done.files_removed += 1
+    if not busy:
+        done.encoders_removed = _remove_tuned(session, project, settings, cutoff)
     return done
+
+
+def _remove_tuned(session: Session, project: Project, settings: Settings,
+                  cutoff: float) -> int:
+    """Tuned encoder folders of the project (``prelabel.tuned``) that no model row names
+    and that were last written before ``cutoff`` -- a training killed after its fine-tuning
+    check -- are deleted, with the vectors cached under their key."""
+    named = set(session.scalars(select(ModelVersion.encoder).where(
+        ModelVersion.project_id == project.id)))
+    root = tuned.folder(settings, tuned.new_key(project.id)).parent
+    removed = 0
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        key = f"{tuned.PREFIX}project-{project.id}/{path.name}"
+        if key in named or path.stat().st_mtime >= cutoff:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        session.execute(delete(Embedding).where(Embedding.encoder == key))
+        removed += 1
+    return removed
 
 
 def _run_of(path: Path) -> str | None:

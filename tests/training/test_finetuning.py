@@ -145,3 +145,30 @@ def test_fine_tuning_waits_for_its_labels_and_can_be_turned_off(settings, tmp_pa
         off = settings.model_copy(update={"finetune": "off", "finetune_min_labels": 40})
         model = train_model(s, p, off, train=freeze_version(s, p))
         assert "finetune" not in model.metrics
+
+
+def test_a_tuned_encoder_no_model_reads_is_cleared_with_its_vectors(settings, tmp_path):
+    """A training killed after its fine-tuning check leaves a tuned folder and its vectors;
+    the next training's reconcile removes them, and keeps a version a model reads."""
+    from labelloop.store.models import ModelVersion
+    from labelloop.training.orphans import reconcile
+
+    project_id, _ = _project(settings, tmp_path)
+    keys = [tuned.new_key(project_id) for _ in range(2)]
+    for key in keys:
+        tuned.folder(settings, key).mkdir(parents=True)
+        (tuned.folder(settings, key) / "config.json").write_text("{}")
+    with open_session(settings.db_url) as s:
+        item = s.scalar(select(Item.id).where(Item.project_id == project_id))
+        for key in keys:
+            s.add(Embedding(item_id=item, encoder=key, dim=1, vector=b"\0\0\0\0"))
+        s.add(ModelVersion(project_id=project_id, name="kept", kind="classifier",
+                           encoder=keys[0]))
+    with open_session(settings.db_url) as s:
+        p = get_project(s, "ft")
+        assert reconcile(s, p, settings, grace_s=3600).encoders_removed == 0  # too fresh
+        assert reconcile(s, p, settings, grace_s=-1).encoders_removed == 1
+    assert tuned.exists(settings, keys[0]) and not tuned.folder(settings, keys[1]).exists()
+    with open_session(settings.db_url) as s:
+        assert set(s.scalars(select(Embedding.encoder).where(
+            Embedding.encoder.like("tuned/%")))) == {keys[0]}
