@@ -86,7 +86,8 @@ def fine_tune(texts: Sequence[str], labels: Sequence[Any], *, base: str | Path,
         trainer.st_trainer.remove_callback(ProgressCallback)
         trainer.train_embeddings(*trainer.dataset_to_parameters(data), args=args)
     partial = out.with_name(f".{out.name}.{uuid.uuid4().hex}.part")
-    model.model_body.save(str(partial))
+    with _quiet():
+        model.model_body.save(str(partial))
     if out.exists():
         shutil.rmtree(out)
     os.replace(partial, out)
@@ -100,17 +101,27 @@ def _quiet() -> Iterator[None]:
     import logging
     import warnings
 
+    import datasets
+    import transformers
+
     loggers = [logging.getLogger(name) for name in ("setfit", "sentence_transformers")]
     levels = [lg.level for lg in loggers]
+    bars = [(datasets.utils.logging, datasets.utils.logging.is_progress_bar_enabled()),
+            (transformers.utils.logging, transformers.utils.logging.is_progress_bar_enabled())]
     try:
         for lg in loggers:
             lg.setLevel(logging.ERROR)
+        for module, _ in bars:  # "Map", "Loading weights", "Writing model shards"
+            module.disable_progress_bar()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pin_memory.*")
             yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+        for module, enabled in bars:
+            if enabled:
+                module.enable_progress_bar()
 
 
 @dataclass
