@@ -249,17 +249,22 @@ def _plain(v: Hashable) -> Any:
 
 def _explain_drops(found: list[Finding]) -> list[Finding]:
     """Each F1 drop and confusion names the slices whose disagreements involve its labels:
-    the batches, the cohort and the guideline version behind it."""
+    the batches, the cohort and the guideline version behind it. Where the rows changed
+    since the previous model account for it (``_attribute_changes``), those are what lies
+    behind; deviant slices of the whole version are named only when they do not: a cohort
+    that relabels a class makes the annotators who kept to the old labels look deviant in
+    the new version, though none of their rows changed."""
     slices = [f for f in found if f.kind == FindingKind.SLICE]
     out = []
     for f in found:
         if f.kind in (FindingKind.F1_DROP, FindingKind.CONFUSION):
             behind = [b for s in slices if set(f.labels) & set(s.labels)
                       for b in s.evidence.get("behind", [])]
-            behind += [{"attribute": s.slice["attribute"], "value": s.slice["value"],
-                        "rate": s.figure} for s in slices
-                       if set(f.labels) & set(s.labels) and "behind" not in s.evidence
-                       and s.slice["attribute"] != "guideline_version"]
+            if not behind:
+                behind = [{"attribute": s.slice["attribute"], "value": s.slice["value"],
+                           "rate": s.figure} for s in slices
+                          if set(f.labels) & set(s.labels) and "behind" not in s.evidence
+                          and s.slice["attribute"] != "guideline_version"]
             if behind:
                 named = "; ".join(f"{b['attribute']} {b['value']}" for b in behind[:6])
                 f = Finding(f.kind, f.labels, f.figure, f"{f.message} (behind it: {named})",
