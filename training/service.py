@@ -179,8 +179,8 @@ def fit_model(session: Session, project: Project, settings: Settings, *,
     labels = [r["label"] for r in records]
     uniform = np.array([r["lineage"].get("reason") == CALIBRATION for r in records])
     incumbent = _incumbent(session, project, settings, c)
-    fitter = functools.partial(_fit_recipe, session, project, settings, records, incumbent,
-                               c, seed, progress, train.name)
+    fitter = functools.partial(_fit_recipe, session, project, settings, records, labels,
+                               uniform, incumbent, c, seed, progress, train.name)
     base = encoder_for(settings)
     plan = finetuning.standing(settings, _live(session, project), base.key)
     fitted: Fitted | None = None
@@ -247,15 +247,14 @@ Fitted = tuple[np.ndarray, NeighbourSmoothing | None, ClassifierHead, RecipeChoi
 
 
 def _fit_recipe(session: Session, project: Project, settings: Settings,
-                records: list[dict[str, Any]], incumbent: Recipe, c: float | None, seed: int,
-                progress: Progress, what: str, encoder: Encoder) -> Fitted:
+                records: list[dict[str, Any]], labels: list[str], uniform: np.ndarray,
+                incumbent: Recipe, c: float | None, seed: int, progress: Progress, what: str,
+                encoder: Encoder) -> Fitted:
     """The rows' vectors under ``encoder``, the smoothing index over its pool vectors, and
     the head: the recipe chosen out of fold (``fit_chosen``), or the incumbent when
     ``settings.recipe`` is "fixed"."""
     x = _vectors(session, records, settings, progress, what, encoder)
     smoothing = smoothing_for(session, project, settings, encoder, seed)
-    labels = [r["label"] for r in records]
-    uniform = np.array([r["lineage"].get("reason") == CALIBRATION for r in records])
     if settings.recipe == "auto":
         head, choice = fit_chosen(list(project.labels), x, labels, smoothing=smoothing,
                                   uniform=uniform, incumbent=incumbent, c=c, seed=seed)

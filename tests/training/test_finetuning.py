@@ -172,3 +172,19 @@ def test_a_tuned_encoder_no_model_reads_is_cleared_with_its_vectors(settings, tm
     with open_session(settings.db_url) as s:
         assert set(s.scalars(select(Embedding.encoder).where(
             Embedding.encoder.like("tuned/%")))) == {keys[0]}
+
+
+def test_an_unknown_fine_tuning_mode_is_refused_by_name(tmp_path, monkeypatch):
+    """LABELLOOP_FINETUNE is auto or off, and its label floor at least 40: anything else fails
+    when settings are read, naming the field (the CLI's exit 2), before any training."""
+    import pydantic
+
+    from labelloop.core.settings import Settings
+
+    monkeypatch.setenv("LABELLOOP_FINETUNE", "always")
+    with pytest.raises(pydantic.ValidationError, match="finetune"):
+        Settings(home=tmp_path)
+    monkeypatch.setenv("LABELLOOP_FINETUNE", "auto")
+    monkeypatch.setenv("LABELLOOP_FINETUNE_MIN_LABELS", "5")
+    with pytest.raises(pydantic.ValidationError, match="finetune_min_labels"):
+        Settings(home=tmp_path)
